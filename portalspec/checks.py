@@ -1,0 +1,347 @@
+"""Stage 2b, semantic checks: what the schema cannot say.
+
+Each check is a generator of :class:`Diagnostic` s over the raw loaded data. They are written
+to survive data the schema already rejected (a list where a mapping belongs, say): a check
+looks only at values of the type it expects, so one run reports every problem and never
+raises. Offsets inside templates ride along so the loader's source map can point at the
+exact character (``offsets``), even inside a block scalar.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
+
+from .diagnostics import Diagnostic, Path, Severity, did_you_mean, format_path
+from .jsonpath import JSONPathError, find_list_id
+from .schema import HEADER_TOKEN
+from .template import Kind, Position
+from .variables import (AUTH_VARIABLES, BATCH_ENDPOINTS, PREDEFINED, Declaration, Origin, Scope,
+                        TemplateSite, declarations, template_sites, usages)
+
+HEADER_NAME = re.compile(HEADER_TOKEN)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class Found:
+    """A diagnostic and, for a problem inside a template string, the offset within it."""
+
+    diagnostic: Diagnostic
+    offset: int | None = None
+    at_key: bool = False
+
+
+def _d(code: str, message: str, path: Path, offset: int | None = None, *,
+       warning: bool = False, hint: str | None = None, at_key: bool = False) -> Found:
+    severity = Severity.WARNING if warning else Severity.ERROR
+    return Found(Diagnostic(code, message, severity, path, hint=hint), offset, at_key)
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+# --- structure ------------------------------------------------------------------------
+
+def check_endpoints_for_type(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    kind = data.get("type")
+    endpoints = data.get("endpoints")
+    if kind not in ("list", "property") or not isinstance(endpoints, dict):
+        return
+    required = ("create_list", "add_users", "remove_users") if kind == "list" else ("update_users",)
+    forbidden = ("update_users",) if kind == "list" else ("create_list", "add_users", "remove_users")
+    for name in required:
+        if name not in endpoints:
+            yield _d("PS301", f"missing endpoint '{name}': a {kind}-based integration needs it", ("endpoints",),
+                     at_key=True)
+    for name in forbidden:
+        if name in endpoints:
+            other = "property" if kind == "list" else "list"
+            yield _d("PS302", f"endpoint '{name}' is only for {other}-based integrations (type: {kind})",
+                     ("endpoints", name), at_key=True)
+
+
+def check_fields(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    for key in ("custom_fields", "mapping_fields"):
+        for i, spec in enumerate(_list(data.get(key))):
+            spec = _dict(spec)
+            path: Path = (key, i)
+            kind = spec.get("type", "string")
+            options = spec.get("options")
+            values = [o.get("value") for o in _list(options) if isinstance(o, dict)]
+            if kind in ("single_select", "button_group") and not values and "options" not in spec:
+                yield _d("PS306", f"a {kind} field needs options (a list of label and value)", path + ("type",))
+            if kind == "string" and "options" in spec:
+                yield _d("PS306", "options are only for single_select and button_group fields",
+                         path + ("options",), warning=True)
+            seen: set[Any] = set()
+            for j, value in enumerate(values):
+                if value in seen:
+                    yield _d("PS308", f"option value '{value}' appears twice", path + ("options", j, "value"))
+                seen.add(value)
+            if "default" in spec and values and spec["default"] not in values:
+                yield _d("PS307", f"default '{spec['default']}' is not one of the option values",
+                         path + ("default",), hint=did_you_mean(str(spec["default"]), [str(v) for v in values])
+                         or "allowed: " + ", ".join(map(str, values)))
+
+
+def check_headers(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    maps: list[tuple[Path, Any]] = [(("headers",), data.get("headers"))]
+    endpoints = _dict(data.get("endpoints"))
+    maps += [(("endpoints", e, "headers"), _dict(endpoints.get(e)).get("headers")) for e in endpoints]
+    auth = _dict(data.get("auth"))
+    auth_header = {"basic": "authorization", "bearer": "authorization",
+                   "header": str(auth.get("header_name", "")).lower()}.get(str(auth.get("method")))
+    for path, headers in maps:
+        for name in _dict(headers):  # (the schema checks that names are HTTP tokens)
+            if name.lower() == "content-type":
+                yield _d("PS314", "Content-Type is always application/json; this header is ignored",
+                         path + (name,), warning=True, at_key=True)
+            elif auth_header and name.lower() == auth_header:
+                yield _d("PS314", f"the auth method already sends {name}; this header would replace it",
+                         path + (name,), warning=True, at_key=True)
+
+
+def check_urls(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    for site in template_sites(data):
+        if site.kind is not Kind.URL:
+            continue
+        lexed = site.lexed
+        # Stand-in values that are valid anywhere, to see the URL's shape.
+        sample = "".join(p if isinstance(p, str) else "x" for p in lexed.parts)
+        has_scheme = "://" in site.text
+        for p in lexed.placeholders:
+            if p.position is Position.URL_SCHEME and has_scheme:
+                yield _d("PS304", f"${p.name} stands in the URL's scheme; the scheme must be written out (https://)",
+                         site.path, p.start)
+        try:
+            parts = urlsplit(sample)
+        except ValueError as exc:
+            yield _d("PS304", f"invalid URL: {exc}", site.path)
+            continue
+        if has_scheme and any(p.position is Position.URL_SCHEME for p in lexed.placeholders):
+            continue
+        if parts.scheme not in ("http", "https"):
+            yield _d("PS304", "the URL must be absolute and start with https:// (or http://)", site.path, 0)
+        elif not parts.hostname:
+            yield _d("PS304", "the URL has no host", site.path, 0)
+        elif any(c.isspace() for c in sample):
+            at = next(i for i, c in enumerate(site.text) if c.isspace())
+            yield _d("PS304", "the URL contains white space; percent-encode it (%20)", site.path, at)
+
+
+def _json_probe(site: TemplateSite) -> str:
+    """The template with every JSON-value placeholder replaced by an equally long ` 0   `.
+
+    Same length, so a JSON error's offset is an offset into the template as written; the
+    leading space keeps the stand-in from gluing onto a neighbouring token (``1$x``).
+    """
+    text = list(site.text)
+    for p in site.lexed.placeholders:
+        if p.position is Position.JSON_VALUE:
+            text[p.start:p.end] = list((" 0" + " " * (p.end - p.start))[: p.end - p.start])
+    return "".join(text)
+
+
+def check_json_templates(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    for site in template_sites(data):
+        if site.kind is not Kind.JSON:
+            continue
+        what = "payload" if site.role == "payload" else "item template"
+        if not site.text.strip():
+            yield _d("PS303", f"the {what} is empty; it must be a JSON document", site.path)
+            continue
+        try:
+            json.loads(_json_probe(site))
+        except json.JSONDecodeError as exc:
+            yield _d("PS303", f"the {what} is not valid JSON once variables are substituted: {exc.msg}",
+                     site.path, min(exc.pos, max(len(site.text) - 1, 0)))
+
+
+def check_template_syntax(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    for site in template_sites(data):
+        for err in site.lexed.errors:
+            yield _d("PS210", err.message, site.path, err.offset)
+
+
+# --- variables ------------------------------------------------------------------------
+
+def _declared(data: dict) -> dict[str, Declaration]:
+    out: dict[str, Declaration] = {}
+    for d in declarations(data):
+        out.setdefault(d.name, d)
+    return out
+
+
+def check_declarations(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    first: dict[str, Declaration] = {}
+    for d in declarations(data):
+        if d.name in PREDEFINED:
+            yield _d("PS204", f"'{d.name}' is a pre-defined variable; choose another name", d.path)
+        elif d.name in first:
+            prior = first[d.name]
+            already = "by the auth method" if prior.origin is Origin.AUTH else f"at {format_path(prior.path)}"
+            yield _d("PS203", f"variable '{d.name}' is declared twice (already {already})", d.path)
+        else:
+            first[d.name] = d
+
+
+def _allowed(name: str, site: TemplateSite, declared: dict[str, Declaration]) -> str | None:
+    """None if ``name`` may stand at ``site``; otherwise where it may stand."""
+    decl = declared.get(name)
+    if decl is not None and decl.origin is Origin.MAPPING_FIELD:
+        scope = Scope.ITEM_TEMPLATE
+    elif name in PREDEFINED:
+        scope = PREDEFINED[name].scope
+    else:
+        return None
+    if scope is Scope.ANYWHERE:
+        return None
+    if scope is Scope.ITEM_TEMPLATE:
+        return None if site.role == "item_template" else "only in item templates"
+    if scope is Scope.ITEMS_PAYLOAD:
+        ok = site.role == "payload" and site.endpoint in BATCH_ENDPOINTS
+        return None if ok else "only in the payload of add_users, remove_users and update_users"
+    ok = site.endpoint in ("add_users", "remove_users")  # $list_id
+    return None if ok else "only in add_users and remove_users (create_list makes the list it names)"
+
+
+def check_variable_uses(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    declared = _declared(data)
+    known = set(declared) | set(PREDEFINED)
+    for use in usages(data):
+        if use.name not in known:
+            hint = did_you_mean(use.name, known)
+            yield _d("PS201", f"unknown variable ${use.name}: declare it as a custom field, or use a pre-defined one",
+                     use.site.path, use.offset, hint=hint)
+            continue
+        where = _allowed(use.name, use.site, declared)
+        if where:
+            yield _d("PS205", f"${use.name} cannot be used in {use.site.describe()}: it may stand {where}",
+                     use.site.path, use.offset)
+
+
+def check_unused(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    used = {u.name for u in usages(data)}
+    for d in _declared(data).values():
+        # Auth variables are used by the auth method itself (the Authorization header).
+        if d.origin is not Origin.AUTH and d.name not in used and d.name not in PREDEFINED:
+            yield _d("PS202", f"variable '{d.name}' is declared but never used", d.path, warning=True)
+
+
+def check_items(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    endpoints = _dict(data.get("endpoints"))
+    sites = {(s.endpoint, s.role): s for s in template_sites(data)}
+    for endpoint in BATCH_ENDPOINTS:
+        if not isinstance(endpoints.get(endpoint), dict):
+            continue
+        payload = sites.get((endpoint, "payload"))
+        item = sites.get((endpoint, "item_template"))
+        if payload is None:
+            continue
+        items = [p for p in payload.lexed.placeholders if p.name == "items"]
+        if not items:
+            yield _d("PS206", f"the {endpoint} payload must contain $items (where the batch of users goes)",
+                     payload.path, 0)
+        for extra in items[1:]:
+            yield _d("PS206", "$items may appear only once in a payload", payload.path, extra.start)
+        for p in items:
+            if p.position is not Position.JSON_VALUE:
+                yield _d("PS207", "$items must stand as a JSON value (unquoted), not inside a string",
+                         payload.path, p.start)
+        if items and item is None:
+            yield _d("PS208", f"{endpoint} uses $items but has no item_template (e.g. '\"$user_id_field_amplitude\"')",
+                     ("endpoints", endpoint), at_key=True)
+
+
+def check_list_id_used(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    if data.get("type") != "list":
+        return
+    endpoints = _dict(data.get("endpoints"))
+    used_in = {u.site.endpoint for u in usages(data) if u.name == "list_id"}
+    for endpoint in ("add_users", "remove_users"):
+        if isinstance(endpoints.get(endpoint), dict) and endpoint not in used_in:
+            yield _d("PS209", f"{endpoint} does not use $list_id (in its URL or payload): "
+                              "every cohort would go to the same list", ("endpoints", endpoint), warning=True, at_key=True)
+
+
+# --- list id, example response, logo ---------------------------------------------------
+
+def check_list_id(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    create = _dict(_dict(data.get("endpoints")).get("create_list"))
+    spec = _dict(create.get("list_id"))
+    path = spec.get("path")
+    source = spec.get("from", "response_body")
+    if not isinstance(path, str) or not path:
+        return
+    base: Path = ("endpoints", "create_list", "list_id")
+    if source == "response_header":
+        if not HEADER_NAME.match(path):
+            yield _d("PS305", f"'{path}' is not a valid HTTP header name", base + ("path",))
+        example = create.get("example_response")
+        if isinstance(example, dict):
+            names = {str(k).lower(): v for k, v in example.items()}
+            value = names.get(path.lower())
+            if not isinstance(value, (str, int)) or isinstance(value, bool):
+                yield _d("PS310", f"example_response has no header '{path}' with a string or number value",
+                         ("endpoints", "create_list", "example_response"))
+        return
+    try:
+        if "example_response" in create and source == "response_body":
+            find_list_id(path, create["example_response"])
+        else:
+            find_list_id(path, None)
+    except JSONPathError as exc:
+        target = ("example_response",) if exc.about_document else ("list_id", "path")
+        yield _d("PS309" if not exc.about_document else "PS310", str(exc), ("endpoints", "create_list") + target)
+
+
+def check_logo(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    logo = data.get("logo")
+    if not isinstance(logo, str) or base_dir is None:
+        return
+    path = base_dir / logo
+    try:
+        head = path.read_bytes()[:8] if path.is_file() else None
+    except OSError:
+        head = None
+    if head is None:
+        yield _d("PS311", f"logo file '{logo}' does not exist (paths are relative to the definition)", ("logo",))
+    elif head != PNG_SIGNATURE:
+        yield _d("PS312", f"logo '{logo}' is not a PNG image (its first bytes are not the PNG signature)", ("logo",))
+
+
+CHECKS: tuple[Callable[[dict, FsPath | None], Iterator[Found]], ...] = (
+    check_endpoints_for_type,
+    check_fields,
+    check_headers,
+    check_urls,
+    check_template_syntax,
+    check_json_templates,
+    check_declarations,
+    check_variable_uses,
+    check_unused,
+    check_items,
+    check_list_id_used,
+    check_list_id,
+    check_logo,
+)
+
+
+def run_checks(data: Any, base_dir: FsPath | None) -> Iterator[Found]:
+    if not isinstance(data, dict):
+        return
+    for check in CHECKS:
+        yield from check(data, base_dir)
+
+
+__all__ = ["AUTH_VARIABLES", "CHECKS", "Found", "run_checks"]

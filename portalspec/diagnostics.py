@@ -1,0 +1,148 @@
+"""Diagnostics: every problem portalspec finds, as a value with fields.
+
+A diagnostic knows its stable code (``PS###``, listed in ``docs/diagnostics.md``), its
+severity, the JSON-style path of the value in the definition (``$.endpoints.add_users.url``)
+and, where one exists, the file, line and column that produced it. How it *looks* is decided
+at the edge: :meth:`Diagnostic.format` for terminals, :meth:`Diagnostic.to_dict` for JSON.
+
+The exception hierarchy of the library::
+
+    PortalspecError                 base of everything portalspec raises on purpose
+     ├── DefinitionError            a definition has errors; carries .diagnostics
+     └── InputError                 values, users or other inputs are unusable (render stage)
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Iterable, Sequence, Union
+
+PathElement = Union[str, int]
+Path = tuple[PathElement, ...]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+def format_path(path: Sequence[PathElement]) -> str:
+    """``("endpoints", "add_users", "url")`` → ``$.endpoints.add_users.url``."""
+    out = ["$"]
+    for element in path:
+        if isinstance(element, int):
+            out.append(f"[{element}]")
+        elif _IDENTIFIER.match(element):
+            out.append(f".{element}")
+        else:
+            escaped = element.replace("\\", "\\\\").replace("'", "\\'")
+            out.append(f"['{escaped}']")
+    return "".join(out)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A "did you mean" hint when exactly one name is close enough to be the intended one."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.7)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    severity: Severity = Severity.ERROR
+    path: Path = ()
+    file: str | None = None
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+    hint: str | None = None
+    source_line: str | None = field(default=None, compare=False)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    @property
+    def json_path(self) -> str:
+        return format_path(self.path)
+
+    def located(self, file: str | None, line: int | None, column: int | None,
+                source_line: str | None = None) -> "Diagnostic":
+        return replace(self, file=file, line=line, column=column, source_line=source_line)
+
+    def location(self) -> str:
+        parts = [self.file or "<string>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def format(self) -> str:
+        """``FILE:LINE:COL: error[PS###]: message``, then the source line and a caret."""
+        head = f"{self.location()}: {self.severity.value}[{self.code}]: {self.message}"
+        lines = [head]
+        if self.source_line is not None and self.column is not None:
+            text = self.source_line.rstrip("\r\n").expandtabs(1)
+            lines.append(f"    {text}")
+            lines.append("    " + " " * (self.column - 1) + "^")
+        details = [f"at {self.json_path}"] if self.path else []
+        if self.hint:
+            details.append(self.hint)
+        if details:
+            lines.append("    = " + "; ".join(details))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "path": self.json_path,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "hint": self.hint,
+        }
+
+    def sort_key(self) -> tuple[int, int, int, str]:
+        # Errors before warnings; then in reading order of the file, so the most
+        # relevant problem (the first error) is where a reader's eye starts.
+        return (0 if self.is_error else 1, self.line or 0, self.column or 0, self.code)
+
+
+def ranked(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Most relevant first, duplicates (same code, path and message) dropped."""
+    seen: set[tuple[str, Path, str]] = set()
+    out = []
+    for d in sorted(diagnostics, key=Diagnostic.sort_key):
+        key = (d.code, d.path, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+class PortalspecError(Exception):
+    """Base of every error portalspec raises on purpose."""
+
+
+class DefinitionError(PortalspecError):
+    """A definition has errors. ``.diagnostics`` holds all of them, most relevant first."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        errors = [d for d in self.diagnostics if d.is_error]
+        first = errors[0] if errors else (self.diagnostics[0] if self.diagnostics else None)
+        summary = first.format().splitlines()[0] if first else "invalid definition"
+        more = len(errors) - 1
+        super().__init__(summary + (f" (and {more} more error{'s' * (more > 1)})" if more > 0 else ""))
+
+
+class InputError(PortalspecError):
+    """Values, users or another input of rendering is unusable; the message says where."""

@@ -1,0 +1,291 @@
+"""Stage 1, loading: YAML text → plain data plus a source map of positions.
+
+PyYAML's composer gives nodes with marks; we build the data ourselves from the node tree so
+that every value remembers where it stood, duplicate keys are rejected (PyYAML keeps the last
+one silently), alias expansion is bounded (billion laughs), and only JSON-compatible values
+come out (timestamps and binary stay the text they were written as).
+
+Problems with the file itself never raise: they come back as diagnostics on the document.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .diagnostics import Diagnostic, Path
+
+MAX_FILE_BYTES = 1024 * 1024
+# Nodes built more than once because an alias points at them. A definition shares a few
+# headers or error tables by alias; thousands of re-expansions is an attack, not a file.
+MAX_ALIAS_EXPANSIONS = 10_000
+
+_JSON_SCALAR_TAGS = {
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:str",
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where one value stands: 0-based line/column of its first character, and its style."""
+
+    line: int
+    column: int
+    end_line: int
+    style: str | None  # None (plain), "'", '"', "|" or ">"
+    # For block scalars: the column their content lines start at.
+    content_indent: int = 0
+
+
+@dataclass
+class SourceMap:
+    """Positions of every value (and mapping key) in a loaded document, by path."""
+
+    file: str | None
+    lines: list[str]
+    values: dict[Path, Span] = field(default_factory=dict)
+    keys: dict[Path, Span] = field(default_factory=dict)
+    # The text of literal block scalars, to count lines in when mapping an offset.
+    block_texts: dict[Path, str] = field(default_factory=dict)
+
+    def source_line(self, line: int) -> str | None:
+        """The text of a 1-based line, if it exists."""
+        return self.lines[line - 1] if 0 < line <= len(self.lines) else None
+
+    def position(self, path: Path, offset: int | None = None, *, key: bool = False) -> tuple[int, int] | None:
+        """1-based (line, column) of the value at ``path`` (its key with ``key=True``).
+
+        ``offset`` points inside a string value: exact for literal block scalars (``|``) and
+        single-line scalars without escapes, the start of the value otherwise. A path that is
+        not in the map (a missing key, say) falls back to its nearest present ancestor.
+        """
+        spans = self.keys if key else self.values
+        while path not in spans:
+            if not path:
+                return None
+            path, spans = path[:-1], self.values
+            offset = None
+        span = spans[path]
+        if offset is None:
+            return span.line + 1, span.column + 1
+        if span.style == "|":
+            # The value's lines are the file's lines below the indicator, one for one.
+            before = self.block_texts.get(path, "")[:offset]
+            k = before.count("\n")
+            col = offset - (before.rfind("\n") + 1)
+            return span.line + 2 + k, span.content_indent + col + 1
+        if span.end_line == span.line and span.style in (None, "'", '"'):
+            quote = 0 if span.style is None else 1
+            return span.line + 1, span.column + quote + offset + 1
+        return span.line + 1, span.column + 1
+
+    def locate(self, diagnostic: Diagnostic, offset: int | None = None, *, key: bool = False) -> Diagnostic:
+        """The diagnostic with file, line, column and source line filled from its path."""
+        pos = self.position(diagnostic.path, offset, key=key)
+        if pos is None:
+            return diagnostic.located(self.file, None, None)
+        line, column = pos
+        return diagnostic.located(self.file, line, column, self.source_line(line))
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded YAML document: its data (``None`` when unusable), source map and problems."""
+
+    data: Any
+    source: SourceMap
+    diagnostics: tuple[Diagnostic, ...] = ()
+    base_dir: FsPath | None = None  # where relative paths in the file (the logo) resolve
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def read_document(path: str | os.PathLike[str]) -> Document:
+    """Load a YAML file; file-level problems (missing, too large, not UTF-8…) become diagnostics."""
+    name = os.fspath(path)
+    fs_path = FsPath(name)
+
+    def fail(code: str, message: str, line: int | None = None, column: int | None = None,
+             lines: list[str] | None = None) -> Document:
+        source = SourceMap(name, lines or [])
+        diag = Diagnostic(code, message, file=name, line=line, column=column,
+                          source_line=source.source_line(line) if line else None)
+        return Document(None, source, (diag,), fs_path.parent)
+
+    try:
+        if fs_path.is_dir():
+            return fail("PS002", f"'{name}' is a directory, not a definition file")
+        size = fs_path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return fail("PS003", f"file is {size} bytes; definitions are limited to {MAX_FILE_BYTES} bytes (1 MiB)")
+        raw = fs_path.read_bytes()
+    except FileNotFoundError:
+        return fail("PS001", f"no such file: '{name}'")
+    except OSError as exc:
+        return fail("PS001", f"cannot read '{name}': {exc.strerror or exc}")
+    if len(raw) > MAX_FILE_BYTES:  # the file grew between stat and read
+        return fail("PS003", f"file is over {MAX_FILE_BYTES} bytes (1 MiB)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        lines = raw.decode("utf-8", errors="replace").splitlines()
+        return fail("PS004", f"not valid UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded", line, column, lines)
+    return parse_document(text, name, fs_path.parent)
+
+
+def parse_document(text: str, file: str | None = None, base_dir: FsPath | None = None) -> Document:
+    """Load YAML text. Never raises for bad input: problems come back as diagnostics."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.splitlines()
+    source = SourceMap(file, lines)
+    if len(text.encode("utf-8", errors="surrogatepass")) > MAX_FILE_BYTES:
+        return _single(source, base_dir, "PS003", f"definition is over {MAX_FILE_BYTES} bytes (1 MiB)")
+    if not text.strip() or all(not l.strip() or l.lstrip().startswith("#") for l in lines):
+        return _single(source, base_dir, "PS005", "the definition is empty")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or "invalid YAML"
+        context = f" ({exc.context})" if exc.context and exc.context_mark else ""
+        return _single(source, base_dir, "PS006", f"YAML syntax error: {problem}{context}",
+                       (mark.line + 1, mark.column + 1) if mark else None)
+    except yaml.YAMLError as exc:
+        return _single(source, base_dir, "PS006", f"YAML syntax error: {exc}")
+    except RecursionError:
+        return _single(source, base_dir, "PS009", "the YAML is nested too deeply")
+    finally:
+        loader.dispose()
+    if node is None:
+        return _single(source, base_dir, "PS005", "the definition is empty")
+    if not isinstance(node, MappingNode):
+        kind = "a list" if isinstance(node, SequenceNode) else "a single value"
+        return _single(source, base_dir, "PS007",
+                       f"the top level must be a mapping of keys (portalspec:, name:, …), not {kind}",
+                       (node.start_mark.line + 1, node.start_mark.column + 1))
+    builder = _Builder(source, lines)
+    try:
+        data = builder.build(node, ())
+    except _TooManyAliases as exc:
+        builder.problems.append(Diagnostic(
+            "PS009", f"alias expansion exceeds {MAX_ALIAS_EXPANSIONS} nodes (a 'billion laughs' document?)",
+            path=exc.path))
+        data = None
+    except RecursionError:
+        builder.problems.append(Diagnostic("PS009", "the YAML is nested too deeply (or an alias refers to itself)"))
+        data = None
+    diagnostics = tuple(source.locate(d, key=d.code == "PS008") for d in builder.problems)
+    return Document(data, source, diagnostics, base_dir)
+
+
+def _single(source: SourceMap, base_dir: FsPath | None, code: str, message: str,
+            pos: tuple[int, int] | None = None) -> Document:
+    line, column = pos if pos else (None, None)
+    diag = Diagnostic(code, message, file=source.file, line=line, column=column,
+                      source_line=source.source_line(line) if line else None)
+    return Document(None, source, (diag,), base_dir)
+
+
+class _TooManyAliases(Exception):
+    def __init__(self, path: Path):
+        self.path = path
+
+
+class _Builder:
+    """Builds plain data from composed nodes, filling the source map as it goes."""
+
+    def __init__(self, source: SourceMap, lines: list[str]):
+        self.source = source
+        self.lines = lines
+        self.seen: set[int] = set()
+        self.repeats = 0
+        self.problems: list[Diagnostic] = []
+
+    def build(self, node: Node, path: Path) -> Any:
+        if id(node) in self.seen:
+            self.repeats += 1
+            if self.repeats > MAX_ALIAS_EXPANSIONS:
+                raise _TooManyAliases(path)
+        self.seen.add(id(node))
+        self.source.values.setdefault(path, self._span(node))
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, SequenceNode):
+            return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _span(self, node: Node) -> Span:
+        style = getattr(node, "style", None) if isinstance(node, ScalarNode) else None
+        indent = 0
+        if style in ("|", ">"):
+            # Content starts on the first non-blank line after the indicator.
+            for text in self.lines[node.start_mark.line + 1:node.end_mark.line + 1]:
+                if text.strip():
+                    indent = len(text) - len(text.lstrip(" "))
+                    break
+        return Span(node.start_mark.line, node.start_mark.column, node.end_mark.line, style, indent)
+
+    def _scalar(self, node: ScalarNode, path: Path) -> Any:
+        if node.style == "|":
+            self.source.block_texts[path] = node.value
+        if node.tag in _JSON_SCALAR_TAGS and node.tag != "tag:yaml.org,2002:str":
+            constructor = yaml.SafeLoader("")
+            try:
+                return constructor.construct_object(node)
+            except (yaml.YAMLError, ValueError):
+                return node.value
+            finally:
+                constructor.dispose()
+        # Strings, and tags JSON has no type for (timestamps, binary): the text as written.
+        return node.value
+
+    def _mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merged.update(self._merge(value_node, path))
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self.problems.append(Diagnostic("PS010", "mapping keys must be plain strings", path=path))
+                continue
+            key = key_node.value  # the text as written: `yes:` is the key "yes", not True
+            child = path + (key,)
+            if key in result:
+                first = self.source.keys[child]
+                self.problems.append(Diagnostic(
+                    "PS008", f"duplicate key '{key}' (first defined on line {first.line + 1}); "
+                             "YAML would silently keep only the last one", path=child))
+                # Point at the duplicate, not the first occurrence.
+                self.source.keys[child] = self._span(key_node)
+                continue
+            self.source.keys[child] = self._span(key_node)
+            result[key] = self.build(value_node, child)
+        for key, value in merged.items():
+            result.setdefault(key, value)  # explicit keys win over merged ones, as in YAML
+        return result
+
+    def _merge(self, node: Node, path: Path) -> dict[str, Any]:
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        out: dict[str, Any] = {}
+        for source in reversed(sources):  # earlier mappings in a merge list win
+            if not isinstance(source, MappingNode):
+                self.problems.append(Diagnostic("PS010", "a merge key (<<) takes a mapping or a list of mappings", path=path))
+                continue
+            out.update(self._mapping(source, path))
+        return out

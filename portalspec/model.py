@@ -1,0 +1,179 @@
+"""The checked definition as immutable values.
+
+Only data that passed the schema and the semantic checks becomes a :class:`Definition`, so
+the constructors here trust types and fill defaults; nothing downstream sees a raw dict.
+Free-form JSON (``example_response``, ``sub_error_code``) is kept as JSON text so every
+object stays hashable and immutable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .loader import SourceMap
+from .variables import AUTH_VARIABLES, BATCH_ENDPOINTS, ENDPOINTS
+
+DEFAULT_BATCH_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class FieldOption:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class CustomField:
+    variable: str
+    display_name: str
+    type: str
+    options: tuple[FieldOption, ...] = ()
+    default: str | None = None
+    secret: bool = False
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class MappingField:
+    variable: str
+    mapping_display_name: str
+    display_name: str
+    type: str = "string"
+    options: tuple[FieldOption, ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Auth:
+    method: str  # none | basic | header | bearer
+    header_name: str | None = None
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(name for name, _, _ in AUTH_VARIABLES[self.method])
+
+
+@dataclass(frozen=True)
+class ErrorClassification:
+    status: int
+    message: str
+    reason: str | None = None
+    sub_error_code_json: str | None = None
+
+    @property
+    def sub_error_code(self) -> Any:
+        return None if self.sub_error_code_json is None else json.loads(self.sub_error_code_json)
+
+
+@dataclass(frozen=True)
+class ListIdSpec:
+    source: str  # response_body | response_header | request_body
+    path: str
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # create_list | add_users | remove_users | update_users
+    method: str
+    url: str
+    payload: str
+    headers: tuple[tuple[str, str], ...] = ()
+    item_template: str | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    errors: tuple[ErrorClassification, ...] = ()
+    list_id: ListIdSpec | None = None  # create_list only
+    example_response_json: str | None = None  # create_list only
+
+    @property
+    def is_batch(self) -> bool:
+        return self.name in BATCH_ENDPOINTS
+
+    @property
+    def example_response(self) -> Any:
+        return None if self.example_response_json is None else json.loads(self.example_response_json)
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A valid integration definition. ``source`` points back into the YAML it came from."""
+
+    name: str
+    display_name: str
+    type: str  # list | property
+    auth: Auth
+    endpoints: tuple[Endpoint, ...]
+    headers: tuple[tuple[str, str], ...] = ()
+    custom_fields: tuple[CustomField, ...] = ()
+    mapping_fields: tuple[MappingField, ...] = ()
+    category: str | None = None
+    summary: str | None = None
+    description: str | None = None
+    logo: str | None = None
+    file: str | None = None
+    source: SourceMap | None = field(default=None, compare=False, repr=False)
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.name == name), None)
+
+    @property
+    def secret_variables(self) -> frozenset[str]:
+        return frozenset(self.auth.variables) | {f.variable for f in self.custom_fields if f.secret}
+
+
+def _options(spec: dict) -> tuple[FieldOption, ...]:
+    return tuple(FieldOption(str(o["label"]), str(o["value"])) for o in spec.get("options", ()))
+
+
+def _headers(spec: dict) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in (spec.get("headers") or {}).items())
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _endpoint(name: str, spec: dict) -> Endpoint:
+    list_id = spec.get("list_id")
+    return Endpoint(
+        name=name,
+        method=spec["method"],
+        url=spec["url"],
+        payload=spec["payload"],
+        headers=_headers(spec),
+        item_template=spec.get("item_template"),
+        batch_size=int(spec.get("batch_size", DEFAULT_BATCH_SIZE)),
+        errors=tuple(ErrorClassification(int(e["status"]), e["message"], e.get("reason"),
+                                         _json(e.get("sub_error_code"))) for e in spec.get("errors", ())),
+        list_id=ListIdSpec(list_id.get("from", "response_body"), list_id["path"]) if list_id else None,
+        example_response_json=_json(spec.get("example_response")),
+    )
+
+
+def definition_from_data(data: dict, source: SourceMap | None = None) -> Definition:
+    """Build the immutable model from data that passed validation."""
+    auth = data["auth"]
+    return Definition(
+        name=data["name"],
+        display_name=data["display_name"],
+        type=data["type"],
+        auth=Auth(auth["method"], auth.get("header_name")),
+        endpoints=tuple(_endpoint(n, data["endpoints"][n]) for n in ENDPOINTS if n in data["endpoints"]),
+        headers=_headers(data),
+        custom_fields=tuple(
+            CustomField(f["variable"], f["display_name"], f["type"], _options(f),
+                        None if f.get("default") is None else str(f["default"]),
+                        bool(f.get("secret", False)), f.get("description"))
+            for f in data.get("custom_fields", ())),
+        mapping_fields=tuple(
+            MappingField(f["variable"], f["mapping_display_name"], f["display_name"], f.get("type", "string"),
+                         _options(f), f.get("description"))
+            for f in data.get("mapping_fields", ())),
+        category=data.get("category"),
+        summary=data.get("summary"),
+        description=data.get("description"),
+        logo=data.get("logo"),
+        file=source.file if source else None,
+        source=source,
+    )

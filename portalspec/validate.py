@@ -1,0 +1,64 @@
+"""Stage 2, validation: a loaded document → ranked diagnostics, or a :class:`Definition`.
+
+Schema and semantic checks both run on every document (jsonschema-style: collect every
+problem, then rank), so one run shows all that is wrong. Each diagnostic is then located
+through the loader's source map.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path as FsPath
+from typing import Union
+
+from .checks import run_checks
+from .diagnostics import Diagnostic, DefinitionError, ranked
+from .loader import Document, parse_document, read_document
+from .model import Definition, definition_from_data
+from .schema import schema_diagnostics
+from .variables import VariableRow, variable_table as _table
+
+Source = Union[str, "os.PathLike[str]", Document]
+
+_KEY_CODES = {"PS102", "PS305"}  # problems with a key itself: point at the key, not its value
+
+
+def open_document(source: Source) -> Document:
+    """A path (``str`` or ``PathLike``) is read from disk; a ``str`` with a newline is YAML text."""
+    if isinstance(source, Document):
+        return source
+    if isinstance(source, str) and ("\n" in source or not source.strip()):
+        return parse_document(source, "<string>", FsPath.cwd())
+    return read_document(source)
+
+
+def check_document(document: Document) -> list[Diagnostic]:
+    """Every problem of a loaded document, located and ranked (most relevant first)."""
+    found = list(document.diagnostics)
+    if document.data is not None:
+        source = document.source
+        for diag in schema_diagnostics(document.data):
+            found.append(source.locate(diag, key=diag.code in _KEY_CODES))
+        for f in run_checks(document.data, document.base_dir):
+            found.append(source.locate(f.diagnostic, f.offset, key=f.at_key))
+    return ranked(found)
+
+
+def validate(source: Source) -> list[Diagnostic]:
+    """All diagnostics for a definition file or text; an empty list means valid and clean."""
+    return check_document(open_document(source))
+
+
+def load(source: Source) -> Definition:
+    """Load and check a definition; raise :class:`DefinitionError` if it has any error."""
+    document = open_document(source)
+    diagnostics = check_document(document)
+    if any(d.is_error for d in diagnostics):
+        raise DefinitionError(diagnostics)
+    return definition_from_data(document.data, document.source)
+
+
+def variable_table(source: Source) -> list[VariableRow]:
+    """The portal's variable table (DECLARED / USED / PRE-DEFINED) of a definition, even an
+    invalid one: seeing an undeclared variable in the table is how one finds the typo."""
+    return _table(open_document(source).data)

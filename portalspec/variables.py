@@ -1,0 +1,202 @@
+"""Variables: what is pre-defined, what a definition declares, and where each is used.
+
+This is the portal's variable tracker (DECLARED / USED / PRE-DEFINED) as data. The semantic
+checks, ``portalspec vars`` and the compiler all read it from here, so the three agree.
+It works on the raw loaded data (after or without schema validation) and never raises on
+malformed input: what is not of the expected type is simply not a template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Iterator, Mapping
+
+from .diagnostics import Path
+from .template import Kind, Lexed, lex
+
+
+class Scope(str, Enum):
+    """Where a variable may be used."""
+
+    ANYWHERE = "anywhere"
+    LIST_ENDPOINTS = "add_users and remove_users"  # $list_id
+    ITEMS_PAYLOAD = "the payload of add_users, remove_users and update_users"  # $items
+    ITEM_TEMPLATE = "item templates"  # mapping variables, $amp_in_cohort, $amp_operation
+
+
+class Origin(str, Enum):
+    PREDEFINED = "pre-defined"
+    MACRO = "macro"
+    AUTH = "auth"
+    CUSTOM_FIELD = "custom field"
+    MAPPING_FIELD = "mapping field"
+
+
+@dataclass(frozen=True)
+class VariableInfo:
+    name: str
+    origin: Origin
+    scope: Scope
+    description: str
+    secret: bool = False
+
+
+PREDEFINED: Mapping[str, VariableInfo] = {v.name: v for v in (
+    VariableInfo("amp_cohort_name", Origin.PREDEFINED, Scope.ANYWHERE, "the cohort's name"),
+    VariableInfo("amp_cohort_id", Origin.PREDEFINED, Scope.ANYWHERE, "the cohort's id"),
+    VariableInfo("amp_cohort_url", Origin.PREDEFINED, Scope.ANYWHERE, "the cohort's page in Amplitude"),
+    VariableInfo("amplitude_cohort_name", Origin.MACRO, Scope.ANYWHERE,
+                 "the cohort name slugified: NFKD, runs outside A-Za-z0-9_ become '-', at most 100 characters"),
+    VariableInfo("list_id", Origin.PREDEFINED, Scope.LIST_ENDPOINTS,
+                 "the list id found in create_list's response"),
+    VariableInfo("items", Origin.PREDEFINED, Scope.ITEMS_PAYLOAD,
+                 "the JSON array of rendered item templates, one per user in the batch"),
+    VariableInfo("amp_in_cohort", Origin.PREDEFINED, Scope.ITEM_TEMPLATE,
+                 "true for a user entering the cohort, false for one leaving"),
+    VariableInfo("amp_operation", Origin.PREDEFINED, Scope.ITEM_TEMPLATE, "'add' or 'remove'"),
+    VariableInfo("now_iso", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, ISO 8601 in UTC"),
+    VariableInfo("now_epoch", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, seconds since 1970"),
+    VariableInfo("request_id", Origin.MACRO, Scope.ANYWHERE, "a fresh UUID for each request"),
+)}
+
+# The variables each auth method declares, and which of them a customer must fill in.
+AUTH_VARIABLES: Mapping[str, tuple[tuple[str, str, bool], ...]] = {
+    "none": (),
+    "basic": (("api_key", "API Key", True), ("secret_key", "API Secret", False)),
+    "header": (("api_key", "API Key", True),),
+    "bearer": (("bearer_token", "Bearer Token", True),),
+}
+
+ENDPOINTS = ("create_list", "add_users", "remove_users", "update_users")
+BATCH_ENDPOINTS = ("add_users", "remove_users", "update_users")
+
+
+@dataclass(frozen=True)
+class Declaration:
+    name: str
+    origin: Origin
+    display_name: str
+    path: Path  # where it is declared (the `variable:` value, or the auth method)
+    secret: bool
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class TemplateSite:
+    """One template in a definition: its text, what kind it is, and where it stands."""
+
+    path: Path
+    kind: Kind
+    text: str
+    endpoint: str | None  # None for the definition-wide headers
+    role: str  # "url", "header", "payload" or "item_template"
+
+    @property
+    def lexed(self) -> Lexed:
+        return lex(self.text, self.kind)
+
+    def describe(self) -> str:
+        where = self.endpoint or "headers"
+        if self.role == "header":
+            return f"{where} header {self.path[-1]}"
+        return where if self.endpoint is None else f"{where}.{self.role}"
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def template_sites(data: Any) -> Iterator[TemplateSite]:
+    """Every template in the definition, in reading order."""
+    data = _dict(data)
+    for name, value in _dict(data.get("headers")).items():
+        if isinstance(value, str):
+            yield TemplateSite(("headers", name), Kind.HEADER, value, None, "header")
+    endpoints = _dict(data.get("endpoints"))
+    for endpoint in ENDPOINTS:
+        spec = _dict(endpoints.get(endpoint))
+        base: Path = ("endpoints", endpoint)
+        if isinstance(spec.get("url"), str):
+            yield TemplateSite(base + ("url",), Kind.URL, spec["url"], endpoint, "url")
+        for name, value in _dict(spec.get("headers")).items():
+            if isinstance(value, str):
+                yield TemplateSite(base + ("headers", name), Kind.HEADER, value, endpoint, "header")
+        for role in ("payload", "item_template"):
+            if isinstance(spec.get(role), str):
+                yield TemplateSite(base + (role,), Kind.JSON, spec[role], endpoint, role)
+
+
+def declarations(data: Any) -> list[Declaration]:
+    """Every declared variable, in order (duplicates kept: the checks report them)."""
+    data = _dict(data)
+    out: list[Declaration] = []
+    method = _dict(data.get("auth")).get("method")
+    if isinstance(method, str):
+        for name, display, required in AUTH_VARIABLES.get(method, ()):
+            out.append(Declaration(name, Origin.AUTH, display, ("auth", "method"), True, required))
+    for origin, key in ((Origin.CUSTOM_FIELD, "custom_fields"), (Origin.MAPPING_FIELD, "mapping_fields")):
+        for i, spec in enumerate(_list(data.get(key))):
+            spec = _dict(spec)
+            if isinstance(spec.get("variable"), str):
+                display = spec.get("display_name") if origin is Origin.CUSTOM_FIELD else spec.get("mapping_display_name")
+                out.append(Declaration(
+                    spec["variable"], origin, str(display or spec["variable"]), (key, i, "variable"),
+                    secret=spec.get("secret") is True,
+                    required=origin is Origin.MAPPING_FIELD or "default" not in spec))
+    return out
+
+
+@dataclass(frozen=True)
+class Usage:
+    name: str
+    site: TemplateSite
+    offset: int
+
+
+def usages(data: Any) -> list[Usage]:
+    return [Usage(p.name, site, p.start) for site in template_sites(data) for p in site.lexed.placeholders]
+
+
+@dataclass(frozen=True)
+class VariableRow:
+    """A row of the portal's variable table."""
+
+    name: str
+    declared: bool
+    predefined: bool
+    origin: str
+    used_in: tuple[str, ...]  # e.g. "add_users.url", "headers Authorization"
+
+    @property
+    def used(self) -> bool:
+        return bool(self.used_in)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"variable": self.name, "declared": self.declared, "used": self.used,
+                "predefined": self.predefined, "origin": self.origin, "used_in": list(self.used_in)}
+
+
+def variable_table(data: Any) -> list[VariableRow]:
+    """DECLARED / USED / PRE-DEFINED for every variable declared, pre-defined-and-used, or used."""
+    declared = {d.name: d for d in reversed(declarations(data))}  # first declaration wins
+    used: dict[str, list[str]] = {}
+    for decl in declarations(data):
+        if decl.origin is Origin.AUTH:  # sent by the auth method itself
+            used.setdefault(decl.name, ["auth"])
+    for usage in usages(data):
+        places = used.setdefault(usage.name, [])
+        if usage.site.describe() not in places:
+            places.append(usage.site.describe())
+    rows = []
+    names = list(dict.fromkeys([d.name for d in declarations(data)] + list(used)))
+    for name in names:
+        info = PREDEFINED.get(name)
+        decl = declared.get(name)
+        origin = decl.origin.value if decl else (info.origin.value if info else "undeclared")
+        rows.append(VariableRow(name, decl is not None, info is not None, origin, tuple(used.get(name, ()))))
+    return rows
