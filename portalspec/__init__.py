@@ -3,25 +3,41 @@
 The pipeline, one module per stage::
 
     loader (YAML + source map) → schema, checks (validate) → model (Definition)
+        → compiler (Integration) → render (Request values) → formats (json, curl, http, har)
 
-``load`` and ``validate`` are the entry points; everything a caller needs is exported here.
+``load``/``validate`` check a definition, ``compile`` turns it into an ``Integration`` whose
+``render`` yields ``Request`` values; ``load_values`` and ``read_users`` read its inputs.
 """
 
+from .compiler import Integration, compile
 from .diagnostics import DefinitionError, Diagnostic, InputError, PortalspecError, Severity
+from .inputs import Cohort, User, Values, load_values, read_users
+from .macros import MacroContext, slugify
 from .model import Definition
+from .request import Request
 from .validate import load, validate, variable_table
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Cohort",
     "Definition",
     "DefinitionError",
     "Diagnostic",
     "InputError",
+    "Integration",
+    "MacroContext",
     "PortalspecError",
+    "Request",
     "Severity",
+    "User",
+    "Values",
     "__version__",
+    "compile",
     "load",
+    "load_values",
+    "read_users",
+    "slugify",
     "validate",
     "variable_table",
 ]

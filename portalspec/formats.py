@@ -1,0 +1,158 @@
+"""Stage 5, formats: showing :class:`Request` values as JSON, curl, raw HTTP or HAR 1.2. Pure.
+
+Masked secrets (``Request.masked``) show as ``********``; in curl each becomes a shell variable
+reference (``"$ACME_BEARER_TOKEN"``) named in a comment above, so the command still runs once
+the variable is exported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from urllib.parse import parse_qsl, urlsplit
+
+if TYPE_CHECKING:
+    from .request import Request
+
+MASK = "********"
+FORMATS = ("json", "curl", "http", "har")
+
+
+def to_dict(request: "Request") -> dict[str, Any]:
+    """``{"endpoint", "method", "url", "headers": {name: value}, "body"}``; body is the exact text."""
+    return {
+        "endpoint": request.endpoint,
+        "method": request.method,
+        "url": request.unmask(request.url),
+        "headers": {name: request.unmask(value) for name, value in request.headers},
+        "body": None if request.text is None else request.unmask(request.text),
+    }
+
+
+def env_name(prefix: str, variable: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", f"{prefix}_{variable}" if prefix else variable).strip("_").upper()
+
+
+def _used_secrets(request: "Request") -> list[str]:
+    texts = [request.url, request.text or ""] + [v for _, v in request.headers]
+    return [variable for sentinel, variable in request.masked if any(sentinel in t for t in texts)]
+
+
+def _secret_names(variable: str) -> list[str]:
+    # Basic auth is masked as one credential; curl rebuilds it from the two variables (-u).
+    return ["api_key", "secret_key"] if variable == "basic_credentials" else [variable]
+
+
+def _shell(request: "Request", text: str, prefix: str) -> str:
+    """``text`` as one POSIX shell word: single-quoted literal runs, masked secrets as "$VAR"."""
+    if not request.masked:
+        return shlex.quote(text)
+    names = {sentinel: env_name(prefix, variable) for sentinel, variable in request.masked}
+    pieces = re.split("(" + "|".join(map(re.escape, names)) + ")", text)
+    words = [f'"${{{names[p]}}}"' if p in names else shlex.quote(p) for p in pieces if p]
+    return "".join(words) or "''"
+
+
+def curl_exports(request: "Request", env_prefix: str = "") -> list[str]:
+    """Comment lines naming the shell variables a masked curl command needs."""
+    names = [env_name(env_prefix, n) for v in _used_secrets(request) for n in _secret_names(v)]
+    if not names:
+        return []
+    return ["# Secrets are masked; export them first:"] + [f"#   export {n}='...'" for n in names]
+
+
+def to_curl(request: "Request", env_prefix: str = "", *, exports: bool = True) -> str:
+    """A runnable curl command; every part quoted for a POSIX shell whatever it contains."""
+    lines = curl_exports(request, env_prefix) if exports else []
+    # --globoff: [] and {} in a URL are text, not curl's globbing; --path-as-is: send the path
+    # exactly as rendered.
+    parts = [f"curl --globoff --path-as-is -X {request.method} {_shell(request, request.url, env_prefix)}"]
+    basic = next((s for s, v in request.masked if v == "basic_credentials"), None)
+    for name, value in request.headers:
+        if basic is not None and name.lower() == "authorization" and value == f"Basic {basic}":
+            user, password = (env_name(env_prefix, n) for n in _secret_names("basic_credentials"))
+            parts.append(f'-u "${{{user}}}:${{{password}}}"')
+        else:
+            parts.append(f"-H {_shell(request, f'{name}: {value}', env_prefix)}")
+    if request.text is not None:
+        parts.append(f"--data-raw {_shell(request, request.text, env_prefix)}")
+    lines.append(" \\\n  ".join(parts))
+    return "\n".join(lines)
+
+
+def to_http(request: "Request") -> str:
+    """The raw HTTP/1.1 message (CRLF line ends), with Host and Content-Length as sent."""
+    parts = urlsplit(request.url)
+    head = [f"{request.method} {request.target} HTTP/1.1", f"Host: {parts.netloc}"]
+    head += [f"{name}: {value}" for name, value in request.headers]
+    body = request.unmask(request.text) if request.text is not None else None
+    if body is not None:
+        head.append(f"Content-Length: {len(body.encode('utf-8'))}")  # of the body as shown
+    return request.unmask("\r\n".join(head)) + "\r\n\r\n" + (body or "")
+
+
+def to_har_entry(request: "Request", started: str = "1970-01-01T00:00:00.000Z") -> dict[str, Any]:
+    """A HAR 1.2 entry; the response is empty (nothing was sent)."""
+    url = request.unmask(request.url)
+    har_request: dict[str, Any] = {
+        "method": request.method,
+        "url": url,
+        "httpVersion": "HTTP/1.1",
+        "cookies": [],
+        "headers": [{"name": n, "value": request.unmask(v)} for n, v in request.headers],
+        "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)],
+        "headersSize": -1,
+        "bodySize": len(request.body) if request.body is not None else 0,
+    }
+    if request.text is not None:
+        har_request["postData"] = {"mimeType": "application/json", "text": request.unmask(request.text)}
+    return {
+        "startedDateTime": started,
+        "time": 0,
+        "request": har_request,
+        "response": {"status": 0, "statusText": "", "httpVersion": "", "cookies": [], "headers": [],
+                     "content": {"size": 0, "mimeType": ""}, "redirectURL": "", "headersSize": -1, "bodySize": -1},
+        "cache": {},
+        "timings": {"send": 0, "wait": 0, "receive": 0},
+        "comment": request.endpoint,
+    }
+
+
+def format_requests(requests: Iterable["Request"], fmt: str, *, env_prefix: str = "",
+                    started: str = "1970-01-01T00:00:00.000Z", version: str = "") -> Iterable[str]:
+    """Text chunks of ``requests`` in ``fmt``, streamed (a large render never sits in memory whole)."""
+    if fmt == "curl":
+        shown: list[str] = []
+        for i, request in enumerate(requests):
+            exports = curl_exports(request, env_prefix)
+            if exports and exports != shown:  # say it once, and again only if it changes
+                yield ("\n" if i else "") + "\n".join(exports) + "\n"
+                shown = exports
+            yield ("\n" if i else "") + f"# {request.endpoint}" + (f" ({request.items} users)" if request.items else "") + "\n"
+            yield to_curl(request, env_prefix, exports=False) + "\n"
+    elif fmt == "http":
+        for i, request in enumerate(requests):
+            yield ("\r\n" if i else "") + to_http(request) + "\r\n"
+    elif fmt == "json":
+        yield from _json_array((to_dict(r) for r in requests), "")
+    elif fmt == "har":
+        log = {"version": "1.2", "creator": {"name": "portalspec", "version": version},
+               "entries": [to_har_entry(r, started) for r in requests]}
+        yield json.dumps({"log": log}, indent=2, ensure_ascii=False) + "\n"
+    else:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _json_array(items: Iterable[dict[str, Any]], indent: str) -> Iterable[str]:
+    yield "["
+    first = True
+    for item in items:
+        text = json.dumps(item, indent=2, ensure_ascii=False)
+        yield ("\n" if first else ",\n") + "\n".join(indent + "  " + line for line in text.splitlines())
+        first = False
+    yield ("\n" + indent + "]" if not first else "]") + ("\n" if not indent else "")
+
+
+__all__: Sequence[str] = ("FORMATS", "MASK", "format_requests", "to_curl", "to_dict", "to_har_entry", "to_http")

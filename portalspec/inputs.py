@@ -1,0 +1,336 @@
+"""Inputs of rendering: the values a customer types into the setup modal, and the users.
+
+- Values file (YAML)::
+
+      fields: {api_key: "k-123", region: eu}          # custom-field and auth variables
+      mappings: {user_id_field_amplitude: user_id}    # mapping variable -> Amplitude user property
+      cohort: {id: "1234", name: "Beta users", url: "https://app.amplitude.com/..."}
+      list_id: "2568"                                  # optional
+
+- Users, in three shapes (detected from the first line, gzip accepted):
+  the portal's test CSV (``operation,<variable>…``), an Amplitude cohort export CSV
+  (``amplitude_id,user_id[,property…]``, everyone entering) and JSON lines
+  (``{"operation": "add", "user_id": …, "user_properties": {…}}``).
+
+Users are read lazily, so a cohort of millions streams through rendering. A user whose mapped
+value is missing is never sent with an empty id: it is counted in ``UserSource.skipped``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any, Iterable, Iterator, Mapping
+
+from .diagnostics import Diagnostic, InputError, did_you_mean
+from .loader import Document, read_document
+from .model import Definition
+from .variables import AUTH_VARIABLES
+
+ADD, REMOVE = "add", "remove"
+COHORT_COLUMNS = {"amp_cohort_name": "name", "amp_cohort_id": "id", "amp_cohort_url": "url"}
+
+
+@dataclass(frozen=True)
+class Cohort:
+    id: str
+    name: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Values:
+    """What the customer typed into the setup modal, and the cohort being synced."""
+
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    mappings: Mapping[str, str] = field(default_factory=dict)
+    cohort: Cohort | None = None
+    list_id: str | int | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """One user to sync: entering (``add``) or leaving (``remove``), with a value per mapping variable."""
+
+    operation: str
+    values: Mapping[str, Any]
+    ref: str = ""  # how messages name this user ("line 7", "amplitude_id 123")
+
+
+def _error(diagnostics: list[Diagnostic]) -> InputError:
+    return InputError("\n".join(d.format() for d in diagnostics))
+
+
+# --- values -----------------------------------------------------------------------------
+
+def load_values(path: str | os.PathLike[str]) -> Values:
+    """Read a values file; every problem is reported at once with its file:line:col."""
+    document = read_document(path)
+    if document.data is None or not document.ok:
+        raise _error(list(document.diagnostics))
+    return values_from_data(document.data, document)
+
+
+def values_from_data(data: Any, document: Document | None = None) -> Values:
+    problems: list[Diagnostic] = []
+
+    def problem(message: str, path: tuple, hint: str | None = None) -> None:
+        diag = Diagnostic("PS401", message, path=path, hint=hint)
+        problems.append(document.source.locate(diag) if document else diag)
+
+    if not isinstance(data, dict):
+        problem("a values file is a mapping with fields:, mappings:, cohort: and list_id:", ())
+        raise _error(problems)
+    for key in data:
+        if key not in ("fields", "mappings", "cohort", "list_id"):
+            problem(f"unknown key '{key}'", (key,), did_you_mean(key, ["fields", "mappings", "cohort", "list_id"]))
+    fields = data.get("fields") or {}
+    mappings = data.get("mappings") or {}
+    cohort_data = data.get("cohort")
+    for key, value in (("fields", fields), ("mappings", mappings)):
+        if not isinstance(value, dict):
+            problem(f"'{key}' must be a mapping of variable names to values", (key,))
+    if isinstance(fields, dict):
+        for name, value in fields.items():
+            if not isinstance(value, (str, int, float, bool)):
+                problem(f"field '{name}' must be a single value (text, number or true/false)", ("fields", name))
+    if isinstance(mappings, dict):
+        for name, value in mappings.items():
+            if not isinstance(value, str) or not value:
+                problem(f"mapping '{name}' must name an Amplitude user property (e.g. user_id)", ("mappings", name))
+    cohort = None
+    if cohort_data is not None:
+        if not isinstance(cohort_data, dict) or "id" not in cohort_data or "name" not in cohort_data:
+            problem("'cohort' must be a mapping with at least id and name", ("cohort",))
+        else:
+            for key in cohort_data:
+                if key not in ("id", "name", "url"):
+                    problem(f"unknown cohort key '{key}'", ("cohort", key), did_you_mean(key, ["id", "name", "url"]))
+            cohort = Cohort(str(cohort_data["id"]), str(cohort_data["name"]), str(cohort_data.get("url") or ""))
+    list_id = data.get("list_id")
+    if list_id is not None and (isinstance(list_id, bool) or not isinstance(list_id, (str, int))):
+        problem("'list_id' must be a string or a number", ("list_id",))
+    if problems:
+        raise _error(problems)
+    return Values(dict(fields) if isinstance(fields, dict) else {}, dict(mappings), cohort, list_id)
+
+
+def resolve_fields(definition: Definition, values: Values) -> dict[str, Any]:
+    """Field and auth variables with defaults applied; every problem named by display name."""
+    problems: list[str] = []
+    known = {f.variable for f in definition.custom_fields} | set(definition.auth.variables)
+    env: dict[str, Any] = {}
+    for name in values.fields:
+        if name not in known:
+            hint = did_you_mean(name, known)
+            problems.append(f"unknown field '{name}' in the values file" + (f" ({hint})" if hint else ""))
+    for name, display, required in AUTH_VARIABLES[definition.auth.method]:
+        if name in values.fields:
+            env[name] = values.fields[name]
+        elif required:
+            problems.append(f"missing required field '{display}' ({name}) for {definition.auth.method} auth")
+        else:
+            env[name] = ""  # basic auth's secret is optional: an empty password
+    for f in definition.custom_fields:
+        if f.variable in values.fields:
+            value = values.fields[f.variable]
+            options = [o.value for o in f.options]
+            if options and str(value) not in options:
+                problems.append(f"field '{f.display_name}' ({f.variable}) is {value!r}, not one of its options: "
+                                + ", ".join(options))
+            env[f.variable] = value
+        elif f.default is not None:
+            env[f.variable] = f.default
+        else:
+            problems.append(f"missing required field '{f.display_name}' ({f.variable})")
+    for m in definition.mapping_fields:
+        if m.variable not in values.mappings:
+            problems.append(f"missing mapping for '{m.mapping_display_name}' ({m.variable}): "
+                            f"name the Amplitude user property it takes, e.g. {m.variable}: user_id")
+    if problems:
+        raise InputError("values do not fit the definition:\n  " + "\n  ".join(problems))
+    return env
+
+
+# --- users ------------------------------------------------------------------------------
+
+@dataclass
+class UserSource:
+    """Users read lazily from a file; ``cohort`` is what the file says of the cohort (test CSV);
+    ``skipped`` names users that could not be sent (no value for a mapping), filled as read."""
+
+    name: str
+    _rows: Iterable[User]
+    cohort: Cohort | None = None
+    skipped: list[str] = field(default_factory=list)
+    skipped_count: int = 0
+
+    def __iter__(self) -> Iterator[User]:
+        return iter(self._rows)
+
+    def skip(self, ref: str, reason: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < 5:
+            self.skipped.append(f"{ref} ({reason})")
+
+
+def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
+    raw = open(path, "rb")
+    if raw.read(2) == b"\x1f\x8b":
+        raw.seek(0)
+        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", newline="")
+    raw.seek(0)
+    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+
+
+def read_users(path: str | os.PathLike[str], definition: Definition, values: Values) -> UserSource:
+    """Open a users file of any supported shape. Errors name the file and line."""
+    name = os.fspath(path)
+    if not FsPath(name).is_file():
+        raise InputError(f"{name}: no such users file")
+    try:
+        with _open_text(name) as handle:
+            first = handle.readline().lstrip("\ufeff")
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise InputError(f"{name}: cannot read users: {exc}") from None
+    if first.lstrip().startswith("{"):
+        return _jsonl(name, definition, values)
+    header = next(csv.reader([first]), [])
+    if header and header[0].strip() == "operation":
+        return _test_csv(name, definition)
+    if "amplitude_id" in header or "user_id" in header:
+        return _export_csv(name, definition, values)
+    raise InputError(f"{name}:1: unrecognised users file: expected a test CSV (operation,…), "
+                     "a cohort export CSV (amplitude_id,user_id,…) or JSON lines")
+
+
+def _csv_rows(name: str) -> Iterator[tuple[int, list[str]]]:
+    with _open_text(name) as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            for row in reader:
+                if row:
+                    yield reader.line_num, row
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"{name}:{reader.line_num}: malformed CSV: {exc}") from None
+
+
+def _test_csv(name: str, definition: Definition) -> UserSource:
+    """The portal's test CSV: read whole (it is small), since its cohort columns fill the cohort."""
+    rows = _csv_rows(name)
+    _, header = next(rows)
+    header = [h.strip() for h in header]
+    mapping_vars = [m.variable for m in definition.mapping_fields]
+    known = set(mapping_vars) | set(COHORT_COLUMNS) | {"operation"}
+    for column in header:
+        if column not in known:
+            hint = did_you_mean(column, known)
+            raise InputError(f"{name}:1: unknown column '{column}'" + (f" ({hint})" if hint else "")
+                             + "; columns are operation, the mapping variables and amp_cohort_*")
+    missing = [v for v in mapping_vars if v not in header]
+    if missing:
+        raise InputError(f"{name}:1: missing column(s) for mapping variables: {', '.join(missing)}")
+    users: list[User] = []
+    cohort: dict[str, str] = {}
+    for line, row in rows:
+        if len(row) != len(header):
+            raise InputError(f"{name}:{line}: expected {len(header)} columns, found {len(row)}")
+        record = dict(zip(header, row))
+        operation = record["operation"].strip().lower()
+        if operation not in (ADD, REMOVE):
+            raise InputError(f"{name}:{line}: operation must be 'add' or 'remove', not {record['operation']!r}")
+        for column, key in COHORT_COLUMNS.items():
+            if column in record:
+                if cohort.setdefault(key, record[column]) != record[column]:
+                    raise InputError(f"{name}:{line}: {column} is {record[column]!r} but earlier rows say "
+                                     f"{cohort[key]!r}; cohort columns must agree on every row")
+        users.append(User(operation, {v: record[v] for v in mapping_vars}, f"line {line}"))
+    source = UserSource(name, users)
+    if {"id", "name"} <= cohort.keys():
+        source.cohort = Cohort(cohort["id"], cohort["name"], cohort.get("url", ""))
+    return source
+
+
+def _property_resolver(definition: Definition, values: Values) -> list[tuple[str, str]]:
+    return [(m.variable, values.mappings[m.variable]) for m in definition.mapping_fields]
+
+
+def _export_csv(name: str, definition: Definition, values: Values) -> UserSource:
+    wanted = _property_resolver(definition, values)
+    rows = _csv_rows(name)
+    _, header = next(rows)
+    header = [h.strip() for h in header]
+    for variable, prop in wanted:
+        if prop not in header:
+            raise InputError(f"{name}:1: mapping {variable} -> '{prop}', but the export has no '{prop}' column "
+                             f"(columns: {', '.join(header)}); export with properties or change the mapping")
+    index = [(variable, header.index(prop)) for variable, prop in wanted]
+    id_col = header.index("amplitude_id") if "amplitude_id" in header else None
+    source = UserSource(name, ())
+
+    def users() -> Iterator[User]:
+        for line, row in rows:
+            if len(row) != len(header):
+                raise InputError(f"{name}:{line}: expected {len(header)} columns, found {len(row)}")
+            ref = f"amplitude_id {row[id_col]}" if id_col is not None else f"line {line}"
+            mapped = {variable: row[i] for variable, i in index}
+            empty = [v for v, value in mapped.items() if value == ""]
+            if empty:
+                source.skip(ref, f"no {values.mappings[empty[0]]}")
+                continue
+            yield User(ADD, mapped, ref)
+
+    source._rows = _Once(users())
+    return source
+
+
+def _jsonl(name: str, definition: Definition, values: Values) -> UserSource:
+    wanted = _property_resolver(definition, values)
+    source = UserSource(name, ())
+
+    def users() -> Iterator[User]:
+        with _open_text(name) as handle:
+            for line, text in enumerate(handle, 1):
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{name}:{line}:{exc.colno}: invalid JSON: {exc.msg}") from None
+                if not isinstance(record, dict):
+                    raise InputError(f"{name}:{line}: each line must be a JSON object")
+                operation = str(record.get("operation", ADD)).lower()
+                if operation not in (ADD, REMOVE):
+                    raise InputError(f"{name}:{line}: operation must be 'add' or 'remove', not {operation!r}")
+                props = record.get("user_properties") or {}
+                ref = next((f"{k} {record[k]}" for k in ("user_id", "amplitude_id") if record.get(k)), f"line {line}")
+                mapped: dict[str, Any] = {}
+                for variable, prop in wanted:
+                    value = record.get(prop, props.get(prop) if isinstance(props, dict) else None)
+                    if value is None or value == "":
+                        source.skip(ref, f"no {prop}")
+                        break
+                    mapped[variable] = value
+                else:
+                    yield User(operation, mapped, ref)
+
+    source._rows = _Once(users())
+    return source
+
+
+class _Once:
+    """A generator that says so when iterated twice, instead of silently yielding nothing."""
+
+    def __init__(self, generator: Iterator[User]):
+        self._generator, self._used = generator, False
+
+    def __iter__(self) -> Iterator[User]:
+        if self._used:
+            raise InputError("these users were already read once; open the file again")
+        self._used = True
+        return self._generator

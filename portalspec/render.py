@@ -1,0 +1,281 @@
+"""Stage 4, rendering: an Integration + values + users → :class:`Request` values. Pure: no I/O;
+the clock and randomness come only through :class:`MacroContext`.
+
+Order: create_list (list-based), then every entering batch, then every leaving batch (the
+same for property-based). A batch never mixes entering and leaving users, holds at most
+``batch_size`` items in input order, and the union of all batches is exactly the input.
+Users stream through: entering users are rendered batch by batch as they are read; leaving
+users are held (they are sent last) — memory is the leaving users plus a batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from itertools import islice
+from typing import Any, Iterable, Iterator, Sequence
+
+from .compiler import CompiledEndpoint, Integration
+from .diagnostics import InputError
+from .inputs import ADD, REMOVE, Cohort, User, UserSource, Values, resolve_fields
+from .jsonpath import JSONPathError, find_list_id
+from .macros import MacroContext, slugify
+from .request import Request
+from .template import Position, RawJSON, Slot, SubstitutionError, Template, encode_header
+
+JSON_CONTENT_TYPE = "application/json"
+_c_encode = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_SENTINEL = "pssecret{:02d}q9z"  # survives every encoder unchanged: lowercase letters and digits
+# Basic auth base64-encodes its secrets, which would hide their sentinels: masked, the whole
+# credential is one sentinel of its own.
+_BASIC_SENTINEL = "pssecretbasicq9z"
+
+
+def render(integration: Integration, values: Values, users: Iterable[User] = (), *,
+           endpoint: str | None = None, list_id: str | int | None = None, response: Any = None,
+           context: MacroContext | None = None, mask_secrets: bool = False) -> Iterator[Request]:
+    """Render the requests of a sync (or of one ``endpoint``).
+
+    ``list_id`` comes from, in order: the argument, ``values.list_id``, ``response`` (a
+    create_list response body — or headers, for ``list_id.from: response_header``) read
+    through the definition's ``list_id``, and the definition's ``example_response``.
+    With ``mask_secrets`` the auth variables and ``secret: true`` fields are replaced by
+    sentinels wherever they land, recorded in ``Request.masked``.
+    """
+    definition = integration.definition
+    if endpoint is not None and integration.endpoint(endpoint) is None:
+        raise InputError(f"{definition.name} has no endpoint '{endpoint}' "
+                         f"(it has {', '.join(e.name for e in integration.endpoints)})")
+    context = context or MacroContext()
+    env = resolve_fields(definition, values)
+    masked: list[tuple[str, str]] = []
+    if mask_secrets:
+        for name in sorted(definition.secret_variables & env.keys()):
+            if env[name] != "":
+                masked.append((_SENTINEL.format(len(masked)), name))
+                env[name] = masked[-1][0]
+    cohort = _cohort(values, users)
+    env.update(amp_cohort_name=cohort.name, amp_cohort_id=cohort.id, amp_cohort_url=cohort.url,
+               amplitude_cohort_name=slugify(cohort.name))
+    env.update(context.constants())
+    for name, value in env.items():
+        _check_text(value, f"${name}")
+    builder = _Builder(integration, env, context, tuple(masked))
+
+    create = integration.endpoint("create_list")
+    created: Request | None = None
+    if create is not None and endpoint in (None, "create_list"):
+        created = builder.request(create, {})
+        yield created
+    if endpoint == "create_list":
+        return
+    if definition.type == "list":
+        env["list_id"] = _list_id(integration, values, list_id, response, created, builder)
+    for operation, batch in _batches(users, integration, endpoint):
+        target = _target(integration, operation)
+        yield builder.batch(target, operation, batch)
+
+
+def _cohort(values: Values, users: Iterable[User]) -> Cohort:
+    """The cohort from the values file and the test CSV's cohort columns, field by field."""
+    from_users = users.cohort if isinstance(users, UserSource) else None
+    merged: dict[str, str] = {}
+    for key in ("id", "name", "url"):
+        mine = getattr(values.cohort, key, "") if values.cohort else ""
+        theirs = getattr(from_users, key, "") if from_users else ""
+        if mine and theirs and mine != theirs:
+            raise InputError(f"the cohort {key} is {mine!r} in the values file but {theirs!r} in the users file")
+        merged[key] = mine or theirs
+    if not merged["id"] or not merged["name"]:
+        raise InputError("no cohort: add cohort: {id: ..., name: ...} to the values file "
+                         "(or amp_cohort_id and amp_cohort_name columns to the test CSV)")
+    return Cohort(**merged)
+
+
+def _check_text(value: Any, what: str) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"{what} contains a lone surrogate (U+{ord(value[exc.start]):04X}), "
+                             "which cannot be sent as UTF-8") from None
+
+
+def _target(integration: Integration, operation: str) -> CompiledEndpoint:
+    name = "update_users" if integration.definition.type == "property" else (
+        "add_users" if operation == ADD else "remove_users")
+    target = integration.endpoint(name)
+    assert target is not None  # the checks guarantee the endpoints of each type
+    return target
+
+
+def _batches(users: Iterable[User], integration: Integration,
+             only: str | None) -> Iterator[tuple[str, list[User]]]:
+    """Entering batches as they fill, then leaving batches; each at most batch_size."""
+    wanted = {ADD, REMOVE}
+    if only in ("add_users", "remove_users"):
+        wanted = {ADD if only == "add_users" else REMOVE}
+    sizes = {op: _target(integration, op).batch_size for op in (ADD, REMOVE)}
+    adding: list[User] = []
+    leaving: list[User] = []
+    for user in users:
+        if user.operation == ADD:
+            if ADD in wanted:
+                adding.append(user)
+                if len(adding) == sizes[ADD]:
+                    yield ADD, adding
+                    adding = []
+        elif user.operation == REMOVE:
+            if REMOVE in wanted:
+                leaving.append(user)
+        else:
+            raise InputError(f"user {user.ref or user.values}: operation must be 'add' or 'remove'")
+    if adding:
+        yield ADD, adding
+    it = iter(leaving)
+    while batch := list(islice(it, sizes[REMOVE])):
+        yield REMOVE, batch
+
+
+def _list_id(integration: Integration, values: Values, given: str | int | None, response: Any,
+             created: Request | None, builder: "_Builder") -> str | int:
+    if given is not None:
+        return given
+    if values.list_id is not None:
+        return values.list_id
+    create = integration.endpoint("create_list")
+    assert create is not None and create.spec.list_id is not None
+    spec = create.spec.list_id
+    try:
+        if spec.source == "request_body":
+            body = (created or builder.request(create, {})).text or "null"
+            return find_list_id(spec.path, json.loads(body))
+        document = response if response is not None else create.spec.example_response
+        if document is None:
+            raise InputError("no list id: pass --list-id, set list_id in the values file, or give a "
+                             "create_list response (--response, or example_response in the definition)")
+        if spec.source == "response_header":
+            headers = {str(k).lower(): v for k, v in dict(document).items()} if isinstance(document, dict) else {}
+            if spec.path.lower() not in headers:
+                raise InputError(f"the create_list response has no header '{spec.path}' holding the list id")
+            return headers[spec.path.lower()]
+        return find_list_id(spec.path, document)
+    except JSONPathError as exc:
+        raise InputError(f"cannot find the list id: {exc}") from None
+
+
+class _Builder:
+    """Builds requests for one render: the environment is fixed, macros advance per request."""
+
+    def __init__(self, integration: Integration, env: dict[str, Any], context: MacroContext,
+                 masked: tuple[tuple[str, str], ...]):
+        self.integration = integration
+        self.env = env
+        self.context = context
+        self.masked = masked
+        self._items: dict[tuple[str, str], _ItemRenderer] = {}
+
+    def _auth_headers(self, env: dict[str, Any]) -> list[tuple[str, str]]:
+        auth = self.integration.definition.auth
+        if auth.method == "bearer":
+            return [("Authorization", "Bearer " + _header_value(env["bearer_token"], "$bearer_token"))]
+        if auth.method == "header":
+            return [(auth.header_name or "", _header_value(env["api_key"], "$api_key"))]
+        if auth.method == "basic":
+            user, password = env["api_key"], env.get("secret_key", "")
+            if any(value == sentinel for sentinel, _ in self.masked for value in (user, password)):
+                return [("Authorization", "Basic " + _BASIC_SENTINEL)]
+            pair = f"{user}:{password}".encode("utf-8")
+            return [("Authorization", "Basic " + base64.b64encode(pair).decode("ascii"))]
+        return []
+
+    def request(self, endpoint: CompiledEndpoint, extra: dict[str, Any], users: Sequence[User] = ()) -> Request:
+        env = {**self.env, **self.context.per_request(), **extra}
+        try:
+            url = endpoint.url.render(env)
+            headers = [("Content-Type", JSON_CONTENT_TYPE)] + self._auth_headers(env)
+            overridden = {name.lower() for name, _ in headers}
+            for name, template in endpoint.headers:
+                if name.lower() == "content-type":
+                    continue  # always application/json, as Amplitude sends it
+                if name.lower() in overridden:
+                    headers = [(n, v) for n, v in headers if n.lower() != name.lower()]
+                headers.append((name, template.render(env)))
+            body = endpoint.payload.render(env)
+        except SubstitutionError as exc:
+            raise InputError(str(exc)) from None
+        try:
+            data = body.encode("utf-8")
+        except UnicodeEncodeError:
+            for user in users:  # find who brought the lone surrogate, to say so
+                for name, value in user.values.items():
+                    _check_text(value, f"user {user.ref}: ${name}")
+            raise
+        masked = self.masked + ((_BASIC_SENTINEL, "basic_credentials"),) * any(
+            _BASIC_SENTINEL in v for _, v in headers)
+        return Request(endpoint.method, url, tuple(headers), data, endpoint.name, len(users), masked)
+
+    def batch(self, endpoint: CompiledEndpoint, operation: str, users: Sequence[User]) -> Request:
+        key = (endpoint.name, operation)
+        if key not in self._items:
+            assert endpoint.item is not None  # the checks require an item template with $items
+            per_batch = {"amp_in_cohort": operation == ADD, "amp_operation": operation}
+            self._items[key] = _ItemRenderer(endpoint.item.bind({**self.env, **per_batch}))
+        items = self._items[key].render(users)
+        return self.request(endpoint, {"items": RawJSON(items)}, users)
+
+
+def _header_value(value: Any, what: str) -> str:
+    try:
+        return encode_header(value)
+    except SubstitutionError as exc:
+        raise InputError(f"{what} in the auth header: {exc}") from None
+
+
+class _ItemRenderer:
+    """Renders the ``$items`` array of a batch from an item template whose constant slots are
+    already bound, leaving only the per-user (mapping) variables.
+
+    The common shape — one variable filling a whole JSON string (``"$user_id_field_amplitude"``,
+    or ``"userId": "$…"`` inside a Segment identify) — takes a fast path: the C JSON string
+    encoder mapped over the ids and one ``join``, no Python code per user.
+    """
+
+    def __init__(self, template: Template):
+        self.template = template
+        slots = [p for p in template.parts if isinstance(p, Slot)]
+        self.fast: tuple[str, str, str] | None = None
+        if len(slots) == 1:
+            slot = slots[0]
+            i = template.parts.index(slot)
+            before = "".join(p for p in template.parts[:i] if isinstance(p, str))
+            after = "".join(p for p in template.parts[i + 1:] if isinstance(p, str))
+            if slot.position is Position.JSON_STRING and before.endswith('"') and after.startswith('"'):
+                self.fast = (slot.name, before[:-1], after[1:])
+            elif slot.position is Position.JSON_VALUE:
+                self.fast = (slot.name, before, after)  # strings only; other types go the slow way
+
+    def render(self, users: Sequence[User]) -> str:
+        if not users:
+            return "[]"
+        if self.fast is not None:
+            name, before, after = self.fast
+            try:
+                ids = [u.values[name] for u in users]
+                joined = (after + "," + before).join(map(_c_encode, ids))
+            except (TypeError, KeyError):
+                pass  # a non-string or missing value: let the general path say which user
+            else:
+                out = "[" + before + joined + after + "]"
+                if "\u2028" in out or "\u2029" in out:
+                    out = out.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+                return out
+        rendered = []
+        for user in users:
+            try:
+                rendered.append(self.template.render(user.values))
+            except KeyError as exc:
+                raise InputError(f"user {user.ref}: no value for ${exc.args[0]}") from None
+            except SubstitutionError as exc:
+                raise InputError(f"user {user.ref}: {exc}") from None
+        return "[" + ",".join(rendered) + "]"

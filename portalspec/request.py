@@ -1,0 +1,58 @@
+"""A rendered HTTP request: an immutable value, built by rendering, sent by transport.
+
+When secrets are masked, their values in the request are sentinels (see ``render``);
+``masked`` maps each sentinel to the variable it stands for, and the formats show it as
+``********`` (or, in curl, a shell variable the reader exports).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import formats
+from .formats import MASK
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None
+    endpoint: str = ""
+    items: int = 0  # users in this request's batch (0 for create_list)
+    masked: tuple[tuple[str, str], ...] = ()  # (sentinel, variable name)
+
+    @property
+    def text(self) -> str | None:
+        return None if self.body is None else self.body.decode("utf-8")
+
+    @property
+    def target(self) -> str:
+        """Path and query, as on an HTTP/1.1 request line."""
+        parts = urlsplit(self.url)
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+    def unmask(self, text: str, replacement: str = MASK) -> str:
+        """``text`` with every masked sentinel shown as ``replacement``."""
+        for sentinel, _ in self.masked:
+            text = text.replace(sentinel, replacement)
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return formats.to_dict(self)
+
+    def to_curl(self, env_prefix: str = "") -> str:
+        return formats.to_curl(self, env_prefix)
+
+    def to_http(self) -> str:
+        return formats.to_http(self)
+
+    def to_har_entry(self, started: str = "1970-01-01T00:00:00.000Z") -> dict[str, Any]:
+        return formats.to_har_entry(self, started)
