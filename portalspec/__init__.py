@@ -11,7 +11,7 @@ The pipeline, one module per stage::
 
 from .compiler import Integration, compile
 from .diagnostics import DefinitionError, Diagnostic, InputError, PortalspecError, Severity
-from .inputs import Cohort, User, Values, load_values, read_users
+from .inputs import Cohort, Members, User, Values, load_values, read_users
 from .macros import MacroContext, slugify
 from .model import Definition
 from .request import Request
@@ -27,6 +27,7 @@ __all__ = [
     "InputError",
     "Integration",
     "MacroContext",
+    "Members",
     "PortalspecError",
     "Request",
     "Severity",

@@ -62,6 +62,27 @@ class User:
     ref: str = ""  # how messages name this user ("line 7", "amplitude_id 123")
 
 
+@dataclass(frozen=True)
+class Members:
+    """Many users of one operation given column-wise — one sequence per mapping variable.
+
+    The shape for large cohorts (an export, a sync's difference): batching slices the
+    columns instead of touching each user, and rendering maps a C encoder over them.
+    """
+
+    operation: str
+    columns: Mapping[str, Any]  # mapping variable -> sequence of values, all the same length
+
+    def __post_init__(self) -> None:
+        lengths = {len(c) for c in self.columns.values()}
+        if len(lengths) > 1:
+            raise InputError(f"members columns differ in length: {sorted(lengths)}")
+
+    @property
+    def size(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+
 def _error(diagnostics: list[Diagnostic]) -> InputError:
     return InputError("\n".join(d.format() for d in diagnostics))
 

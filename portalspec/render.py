@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import base64
 import json
-from itertools import islice
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator
 
+from .batching import Batch, UserInput, batches
 from .compiler import CompiledEndpoint, Integration
 from .diagnostics import InputError
-from .inputs import ADD, REMOVE, Cohort, User, UserSource, Values, resolve_fields
+from .inputs import ADD, REMOVE, Cohort, UserSource, Values, resolve_fields
 from .jsonpath import JSONPathError, find_list_id
 from .macros import MacroContext, slugify
 from .request import Request
@@ -31,7 +31,7 @@ _SENTINEL = "pssecret{:02d}q9z"  # survives every encoder unchanged: lowercase l
 _BASIC_SENTINEL = "pssecretbasicq9z"
 
 
-def render(integration: Integration, values: Values, users: Iterable[User] = (), *,
+def render(integration: Integration, values: Values, users: Iterable[UserInput] = (), *,
            endpoint: str | None = None, list_id: str | int | None = None, response: Any = None,
            context: MacroContext | None = None, mask_secrets: bool = False) -> Iterator[Request]:
     """Render the requests of a sync (or of one ``endpoint``).
@@ -71,12 +71,16 @@ def render(integration: Integration, values: Values, users: Iterable[User] = (),
         return
     if definition.type == "list":
         env["list_id"] = _list_id(integration, values, list_id, response, created, builder)
-    for operation, batch in _batches(users, integration, endpoint):
-        target = _target(integration, operation)
-        yield builder.batch(target, operation, batch)
+    wanted = frozenset({ADD, REMOVE})
+    if endpoint in ("add_users", "remove_users"):
+        wanted = frozenset({ADD if endpoint == "add_users" else REMOVE})
+    sizes = {op: _target(integration, op).batch_size for op in (ADD, REMOVE)}
+    variables = [m.variable for m in definition.mapping_fields]
+    for batch in batches(users, sizes, variables, wanted):
+        yield builder.batch(_target(integration, batch.operation), batch)
 
 
-def _cohort(values: Values, users: Iterable[User]) -> Cohort:
+def _cohort(values: Values, users: Iterable[UserInput]) -> Cohort:
     """The cohort from the values file and the test CSV's cohort columns, field by field."""
     from_users = users.cohort if isinstance(users, UserSource) else None
     merged: dict[str, str] = {}
@@ -107,34 +111,6 @@ def _target(integration: Integration, operation: str) -> CompiledEndpoint:
     target = integration.endpoint(name)
     assert target is not None  # the checks guarantee the endpoints of each type
     return target
-
-
-def _batches(users: Iterable[User], integration: Integration,
-             only: str | None) -> Iterator[tuple[str, list[User]]]:
-    """Entering batches as they fill, then leaving batches; each at most batch_size."""
-    wanted = {ADD, REMOVE}
-    if only in ("add_users", "remove_users"):
-        wanted = {ADD if only == "add_users" else REMOVE}
-    sizes = {op: _target(integration, op).batch_size for op in (ADD, REMOVE)}
-    adding: list[User] = []
-    leaving: list[User] = []
-    for user in users:
-        if user.operation == ADD:
-            if ADD in wanted:
-                adding.append(user)
-                if len(adding) == sizes[ADD]:
-                    yield ADD, adding
-                    adding = []
-        elif user.operation == REMOVE:
-            if REMOVE in wanted:
-                leaving.append(user)
-        else:
-            raise InputError(f"user {user.ref or user.values}: operation must be 'add' or 'remove'")
-    if adding:
-        yield ADD, adding
-    it = iter(leaving)
-    while batch := list(islice(it, sizes[REMOVE])):
-        yield REMOVE, batch
 
 
 def _list_id(integration: Integration, values: Values, given: str | int | None, response: Any,
@@ -189,40 +165,38 @@ class _Builder:
             return [("Authorization", "Basic " + base64.b64encode(pair).decode("ascii"))]
         return []
 
-    def request(self, endpoint: CompiledEndpoint, extra: dict[str, Any], users: Sequence[User] = ()) -> Request:
+    def request(self, endpoint: CompiledEndpoint, extra: dict[str, Any], batch: Batch | None = None) -> Request:
         env = {**self.env, **self.context.per_request(), **extra}
         try:
             url = endpoint.url.render(env)
             headers = [("Content-Type", JSON_CONTENT_TYPE)] + self._auth_headers(env)
-            overridden = {name.lower() for name, _ in headers}
             for name, template in endpoint.headers:
                 if name.lower() == "content-type":
                     continue  # always application/json, as Amplitude sends it
-                if name.lower() in overridden:
-                    headers = [(n, v) for n, v in headers if n.lower() != name.lower()]
+                headers = [(n, v) for n, v in headers if n.lower() != name.lower()]
                 headers.append((name, template.render(env)))
-            body = endpoint.payload.render(env)
+            body = "".join(endpoint.payload.pieces(env))
         except SubstitutionError as exc:
             raise InputError(str(exc)) from None
         try:
             data = body.encode("utf-8")
         except UnicodeEncodeError:
-            for user in users:  # find who brought the lone surrogate, to say so
-                for name, value in user.values.items():
-                    _check_text(value, f"user {user.ref}: ${name}")
+            for i in range(batch.size if batch else 0):  # find who brought the lone surrogate, to say so
+                for name, value in batch.row(i).items():
+                    _check_text(value, f"user {batch.ref(i)}: ${name}")
             raise
         masked = self.masked + ((_BASIC_SENTINEL, "basic_credentials"),) * any(
             _BASIC_SENTINEL in v for _, v in headers)
-        return Request(endpoint.method, url, tuple(headers), data, endpoint.name, len(users), masked)
+        return Request(endpoint.method, url, tuple(headers), data, endpoint.name,
+                       batch.size if batch else 0, masked)
 
-    def batch(self, endpoint: CompiledEndpoint, operation: str, users: Sequence[User]) -> Request:
-        key = (endpoint.name, operation)
+    def batch(self, endpoint: CompiledEndpoint, batch: Batch) -> Request:
+        key = (endpoint.name, batch.operation)
         if key not in self._items:
             assert endpoint.item is not None  # the checks require an item template with $items
-            per_batch = {"amp_in_cohort": operation == ADD, "amp_operation": operation}
+            per_batch = {"amp_in_cohort": batch.operation == ADD, "amp_operation": batch.operation}
             self._items[key] = _ItemRenderer(endpoint.item.bind({**self.env, **per_batch}))
-        items = self._items[key].render(users)
-        return self.request(endpoint, {"items": RawJSON(items)}, users)
+        return self.request(endpoint, {"items": RawJSON(self._items[key].render(batch))}, batch)
 
 
 def _header_value(value: Any, what: str) -> str:
@@ -255,27 +229,24 @@ class _ItemRenderer:
             elif slot.position is Position.JSON_VALUE:
                 self.fast = (slot.name, before, after)  # strings only; other types go the slow way
 
-    def render(self, users: Sequence[User]) -> str:
-        if not users:
-            return "[]"
+    def render(self, batch: Batch) -> list[str]:
+        """The JSON array of the batch's items, as pieces to splice into the payload."""
+        if not batch.size:
+            return ["[]"]
         if self.fast is not None:
             name, before, after = self.fast
             try:
-                ids = [u.values[name] for u in users]
-                joined = (after + "," + before).join(map(_c_encode, ids))
-            except (TypeError, KeyError):
-                pass  # a non-string or missing value: let the general path say which user
+                joined = (after + "," + before).join(map(_c_encode, batch.columns[name]))
+            except TypeError:
+                pass  # a value that is not a string: the general path encodes it by type
             else:
-                out = "[" + before + joined + after + "]"
-                if "\u2028" in out or "\u2029" in out:
-                    out = out.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-                return out
+                if "\u2028" in joined or "\u2029" in joined:
+                    joined = joined.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+                return ["[", before, joined, after, "]"]
         rendered = []
-        for user in users:
+        for i in range(batch.size):
             try:
-                rendered.append(self.template.render(user.values))
-            except KeyError as exc:
-                raise InputError(f"user {user.ref}: no value for ${exc.args[0]}") from None
+                rendered.append(self.template.render(batch.row(i)))
             except SubstitutionError as exc:
-                raise InputError(f"user {user.ref}: {exc}") from None
-        return "[" + ",".join(rendered) + "]"
+                raise InputError(f"user {batch.ref(i)}: {exc}") from None
+        return ["[", ",".join(rendered), "]"]

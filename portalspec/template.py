@@ -169,8 +169,17 @@ def _header_positions(raw: list) -> Iterable[Union[str, Placeholder]]:
 
 # --- encoders -------------------------------------------------------------------------
 
-class RawJSON(str):
-    """Text that is already JSON (the rendered ``$items`` array): inserted as it is."""
+class RawJSON:
+    """Text that is already JSON (the rendered ``$items`` array), as pieces: spliced into the
+    output as they are, so a large body is joined once rather than copied at every level."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: list[str]):
+        self.pieces = pieces
+
+    def __str__(self) -> str:
+        return "".join(self.pieces)
 
 
 class SubstitutionError(ValueError):
@@ -204,7 +213,7 @@ def as_text(value: Any) -> str:
 
 def encode_json_value(value: Any) -> str:
     if isinstance(value, RawJSON):
-        return str(value)
+        return str(value)  # (Template.pieces splices it without this copy)
     if isinstance(value, str):
         return json_string(value)
     try:
@@ -299,16 +308,24 @@ class Template:
         return frozenset(p.name for p in self.parts if isinstance(p, Slot))
 
     def render(self, env: Mapping[str, Any]) -> str:
-        out = []
+        return "".join(self.pieces(env))
+
+    def pieces(self, env: Mapping[str, Any]) -> list[str]:
+        """The rendered text as a list of strings (RawJSON values spliced in, not copied)."""
+        out: list[str] = []
         for part in self.parts:
             if isinstance(part, str):
                 out.append(part)
-            else:
-                try:
-                    out.append(part.render(env[part.name]))
-                except SubstitutionError as exc:
-                    raise SubstitutionError(f"${part.name} in {self.where}: {exc}") from None
-        return "".join(out)
+                continue
+            value = env[part.name]
+            if isinstance(value, RawJSON) and part.position is Position.JSON_VALUE:
+                out.extend(value.pieces)
+                continue
+            try:
+                out.append(part.render(value))
+            except SubstitutionError as exc:
+                raise SubstitutionError(f"${part.name} in {self.where}: {exc}") from None
+        return out
 
     def bind(self, env: Mapping[str, Any]) -> "Template":
         """A template with every slot whose value ``env`` knows rendered into literal text.
