@@ -121,21 +121,36 @@ def _list_id(integration: Integration, values: Values, given: str | int | None, 
         return values.list_id
     create = integration.endpoint("create_list")
     assert create is not None and create.spec.list_id is not None
+    if create.spec.list_id.source == "request_body":
+        return list_id_from_response(integration, created or builder.request(create, {}))
+    document = response if response is not None else create.spec.example_response
+    if document is None:
+        raise InputError("no list id: pass --list-id, set list_id in the values file, or give a "
+                         "create_list response (--response, or example_response in the definition)")
+    if create.spec.list_id.source == "response_header":
+        return list_id_from_response(integration, created, headers=document if isinstance(document, dict) else {})
+    return list_id_from_response(integration, created, body=document)
+
+
+def list_id_from_response(integration: Integration, created: Request | None, *, body: Any = None,
+                          headers: Any = ()) -> str | int:
+    """The list id, read through the definition's ``list_id``: from the create_list response's
+    JSON ``body`` or its ``headers`` (a mapping or pairs), or from the ``created`` request's body.
+    Raises :class:`InputError` saying what was looked for and why it was not found."""
+    create = integration.endpoint("create_list")
+    if create is None or create.spec.list_id is None:
+        raise InputError(f"{integration.name} has no create_list endpoint, so no list id")
     spec = create.spec.list_id
+    if spec.source == "response_header":
+        pairs = headers.items() if isinstance(headers, dict) else headers
+        found = {str(k).lower(): v for k, v in pairs}
+        if spec.path.lower() not in found:
+            raise InputError(f"the create_list response has no header '{spec.path}' holding the list id")
+        return str(found[spec.path.lower()])
+    if spec.source == "request_body":
+        body = json.loads(created.text or "null") if created is not None else None
     try:
-        if spec.source == "request_body":
-            body = (created or builder.request(create, {})).text or "null"
-            return find_list_id(spec.path, json.loads(body))
-        document = response if response is not None else create.spec.example_response
-        if document is None:
-            raise InputError("no list id: pass --list-id, set list_id in the values file, or give a "
-                             "create_list response (--response, or example_response in the definition)")
-        if spec.source == "response_header":
-            headers = {str(k).lower(): v for k, v in dict(document).items()} if isinstance(document, dict) else {}
-            if spec.path.lower() not in headers:
-                raise InputError(f"the create_list response has no header '{spec.path}' holding the list id")
-            return headers[spec.path.lower()]
-        return find_list_id(spec.path, document)
+        return find_list_id(spec.path, body)
     except JSONPathError as exc:
         raise InputError(f"cannot find the list id: {exc}") from None
 

@@ -1,0 +1,75 @@
+"""Commands about rendering: ``render`` and ``macros``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .. import __version__
+from ..compiler import compile as compile_definition
+from ..diagnostics import InputError
+from ..formats import FORMATS, format_requests
+from ..inputs import UserSource, load_values, read_users
+from ..macros import MacroContext, macro_table, parse_now
+from .base import FORMAT, fail, load_or_exit, main, read_json, warn
+
+@main.command()
+@click.argument("definition", type=click.Path(path_type=str))
+@click.option("--values", "values_file", required=True, type=click.Path(path_type=str),
+              help="Values file: fields, mappings, cohort (and list_id).")
+@click.option("--users", "users_file", type=click.Path(path_type=str),
+              help="Users: the portal's test CSV, a cohort export CSV, or JSON lines (gzip accepted).")
+@click.option("--endpoint", type=click.Choice(["create_list", "add_users", "remove_users", "update_users"]),
+              help="Render only this endpoint's requests (default: the whole lifecycle).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
+@click.option("--reveal-secrets", is_flag=True, help="Show auth variables and secret fields instead of masking them.")
+@click.option("--list-id", help="The list id for add/remove (overrides the values file and any response).")
+@click.option("--response", "response_file", type=click.Path(path_type=str),
+              help="A create_list response (JSON) to read the list id from, as Amplitude would.")
+@click.option("--now", help="The time macros see: ISO 8601 or epoch seconds (for reproducible previews).")
+@click.option("--seed", type=int, help="Seed for $request_id, for reproducible previews.")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Write here instead of stdout.")
+def render(definition: str, values_file: str, users_file: str | None, endpoint: str | None, fmt: str,
+           reveal_secrets: bool, list_id: str | None, response_file: str | None, now: str | None,
+           seed: int | None, output) -> None:
+    """Render the exact HTTP requests Amplitude would send for DEFINITION.
+
+    Order: create_list (list-based), then every batch of entering users, then every batch
+    of leaving users. Secrets are masked unless --reveal-secrets.
+    """
+    integration = compile_definition(load_or_exit(definition))
+    try:
+        when = parse_now(now) if now else None
+    except ValueError:
+        fail(f"--now {now!r}: expected ISO 8601 (2026-01-01T00:00:00Z) or epoch seconds")
+    context = MacroContext(now=when, seed=seed) if when else MacroContext(seed=seed)
+    response = read_json(response_file) if response_file else None
+    try:
+        values = load_values(values_file)
+        users = read_users(users_file, integration.definition, values) if users_file else UserSource("", ())
+        requests = integration.render(values, users, endpoint=endpoint, list_id=list_id, response=response,
+                                      context=context, mask_secrets=not reveal_secrets)
+        started = context.now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        for chunk in format_requests(requests, fmt, env_prefix=integration.name, started=started,
+                                     version=__version__):
+            output.write(chunk)
+    except InputError as exc:
+        fail(str(exc))
+    if users.skipped_count:
+        warn(f"{users.skipped_count} user(s) not sent, no value for a mapped property: "
+             + ", ".join(users.skipped) + (", …" if users.skipped_count > len(users.skipped) else ""))
+
+
+@main.command()
+@FORMAT
+def macros(fmt: str) -> None:
+    """List the pre-defined macros (computed variables) with an example of each."""
+    rows = macro_table()
+    if fmt == "json":
+        click.echo(json.dumps([{"name": f"${m.name}", "description": m.description, "example": m.example}
+                               for m in rows], indent=2, ensure_ascii=False))
+        return
+    width = max(len(m.name) for m in rows) + 1
+    for m in rows:
+        click.echo(f"${m.name.ljust(width)} {m.description}\n{' ' * (width + 2)}e.g. {m.example}")

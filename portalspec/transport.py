@@ -1,0 +1,144 @@
+"""Transport: sending a rendered :class:`Request` and reading the response. The only module
+(with ``sync`` and ``serve``) that touches the network; building requests stays pure.
+
+Responses are classified with the endpoint's ``errors:`` table (the portal's error
+classifications): a matching status, and ``sub_error_code`` as a subset of the JSON body,
+gives the definition's friendly message. Amplitude's retry rule decides what is retried:
+connection errors, 429 and 5xx; other 4xx are final.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from .diagnostics import PortalspecError
+from .model import ErrorClassification
+from .request import Request
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class TransportError(PortalspecError):
+    """The request could not be delivered (connection refused, timeout, TLS…); retryable."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    elapsed: float  # seconds
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def excerpt(self, limit: int = 200) -> str:
+        text = " ".join(self.text.split())
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    @property
+    def retry_after(self) -> float | None:
+        """``Retry-After`` in seconds (delta-seconds or an HTTP date), if present and sane."""
+        value = self.header("Retry-After")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass(frozen=True)
+class Classification:
+    ok: bool
+    retryable: bool
+    reason: str  # "OK", the table's reason, or a generic one
+    message: str | None = None  # the definition's friendly message, when a row matched
+
+
+def _contains(body: Any, pattern: Any) -> bool:
+    """``pattern`` is a subset of ``body`` (objects by key, recursively; others equal)."""
+    if isinstance(pattern, dict):
+        return isinstance(body, dict) and all(k in body and _contains(body[k], v) for k, v in pattern.items())
+    return bool(body == pattern)
+
+
+def classify(response: Response, errors: Sequence[ErrorClassification] = ()) -> Classification:
+    if 200 <= response.status < 300:
+        return Classification(True, False, "OK")
+    retryable = response.status == 429 or response.status >= 500
+    body = response.json()
+    for row in errors:
+        if row.status != response.status:
+            continue
+        pattern = row.sub_error_code
+        if pattern is not None and not _contains(body, pattern):
+            continue
+        return Classification(False, retryable, row.reason or f"HTTP {response.status}", row.message)
+    generic = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+               429: "Rate limited"}.get(response.status, "Server error" if response.status >= 500 else "Error")
+    return Classification(False, retryable, f"{generic} (HTTP {response.status})")
+
+
+def rebase(url: str, base_url: str | None) -> str:
+    """``url`` with its scheme and host (and port) replaced by ``base_url``'s — ``--base-url``
+    aims a definition at staging or at ``portalspec serve``. A path in ``base_url`` is prefixed."""
+    if not base_url:
+        return url
+    base, parts = urlsplit(base_url), urlsplit(url)
+    path = base.path.rstrip("/") + parts.path
+    return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
+
+
+class Transport:
+    """Sends requests over one pooled, thread-safe HTTP client."""
+
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, base_url: str | None = None,
+                 client: httpx.Client | None = None):
+        self.base_url = base_url
+        self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
+
+    def send(self, request: Request) -> Response:
+        url = rebase(request.url, self.base_url)
+        start = time.perf_counter()
+        try:
+            reply = self._client.request(request.method, url, headers=list(request.headers), content=request.body)
+        except httpx.TimeoutException as exc:
+            raise TransportError(f"{request.method} {url}: timed out ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{request.method} {url}: {exc or type(exc).__name__}") from None
+        return Response(reply.status_code, tuple(reply.headers.multi_items()), reply.content,
+                        time.perf_counter() - start)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "Transport":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
