@@ -83,11 +83,11 @@ def check_fields(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
             if kind == "string" and "options" in spec:
                 yield _d("PS306", "options are only for single_select and button_group fields",
                          path + ("options",), warning=True)
-            seen: set[Any] = set()
+            seen: list[Any] = []  # (a list: a value the schema rejects may be unhashable)
             for j, value in enumerate(values):
                 if value in seen:
                     yield _d("PS308", f"option value '{value}' appears twice", path + ("options", j, "value"))
-                seen.add(value)
+                seen.append(value)
             if "default" in spec and values and spec["default"] not in values:
                 yield _d("PS307", f"default '{spec['default']}' is not one of the option values",
                          path + ("default",), hint=did_you_mean(str(spec["default"]), [str(v) for v in values])
@@ -152,6 +152,14 @@ def _json_probe(site: TemplateSite) -> str:
     return "".join(text)
 
 
+class _NotJSON(ValueError):
+    pass
+
+
+def _not_json(constant: str) -> Any:
+    raise _NotJSON(constant)
+
+
 def check_json_templates(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
     for site in template_sites(data):
         if site.kind is not Kind.JSON:
@@ -160,11 +168,18 @@ def check_json_templates(data: dict, base_dir: FsPath | None) -> Iterator[Found]
         if not site.text.strip():
             yield _d("PS303", f"the {what} is empty; it must be a JSON document", site.path)
             continue
+        probe = _json_probe(site)
         try:
-            json.loads(_json_probe(site))
+            # Numbers stay text (no int() of a 5000-digit literal); NaN and Infinity are not JSON.
+            json.loads(probe, parse_int=str, parse_float=str, parse_constant=_not_json)
         except json.JSONDecodeError as exc:
             yield _d("PS303", f"the {what} is not valid JSON once variables are substituted: {exc.msg}",
                      site.path, min(exc.pos, max(len(site.text) - 1, 0)))
+        except _NotJSON as exc:
+            yield _d("PS303", f"the {what} is not valid JSON once variables are substituted: "
+                              f"{exc.args[0]} is not a JSON value", site.path, max(probe.find(exc.args[0]), 0))
+        except RecursionError:
+            yield _d("PS303", f"the {what} is nested too deeply to be checked as JSON", site.path)
 
 
 def check_template_syntax(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
@@ -311,8 +326,12 @@ def check_logo(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
         return
     path = base_dir / logo
     try:
-        head = path.read_bytes()[:8] if path.is_file() else None
-    except OSError:
+        if path.is_file():
+            with path.open("rb") as handle:  # the signature only, not the whole file
+                head = handle.read(8)
+        else:
+            head = None
+    except (OSError, ValueError):
         head = None
     if head is None:
         yield _d("PS311", f"logo file '{logo}' does not exist (paths are relative to the definition)", ("logo",))

@@ -24,6 +24,11 @@ class CompiledEndpoint:
     batch_size: int
     spec: Endpoint
 
+    @property
+    def names(self) -> frozenset[str]:
+        """Every variable the request itself uses (URL, headers, payload)."""
+        return self.url.names | self.payload.names | frozenset().union(*(t.names for _, t in self.headers))
+
 
 @dataclass(frozen=True)
 class Integration:

@@ -200,7 +200,7 @@ class UserSource:
             self.skipped.append(f"{ref} ({reason})")
 
 
-def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
+def open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
     raw = open(path, "rb")
     if raw.read(2) == b"\x1f\x8b":
         raw.seek(0)
@@ -215,7 +215,7 @@ def read_users(path: str | os.PathLike[str], definition: Definition, values: Val
     if not FsPath(name).is_file():
         raise InputError(f"{name}: no such users file")
     try:
-        with _open_text(name) as handle:
+        with open_text(name) as handle:
             first = handle.readline().lstrip("\ufeff")
     except (UnicodeDecodeError, OSError, EOFError) as exc:
         raise InputError(f"{name}: cannot read users: {exc}") from None
@@ -231,7 +231,7 @@ def read_users(path: str | os.PathLike[str], definition: Definition, values: Val
 
 
 def _csv_rows(name: str) -> Iterator[tuple[int, list[str]]]:
-    with _open_text(name) as handle:
+    with open_text(name) as handle:
         reader = csv.reader(handle, strict=True)
         try:
             for row in reader:
@@ -315,7 +315,7 @@ def _jsonl(name: str, definition: Definition, values: Values) -> UserSource:
     source = UserSource(name, ())
 
     def users() -> Iterator[User]:
-        with _open_text(name) as handle:
+        with open_text(name) as handle:
             for line, text in enumerate(handle, 1):
                 if not text.strip():
                     continue

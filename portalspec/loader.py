@@ -11,6 +11,7 @@ Problems with the file itself never raise: they come back as diagnostics on the 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -25,6 +26,7 @@ MAX_FILE_BYTES = 1024 * 1024
 # headers or error tables by alias; thousands of re-expansions is an attack, not a file.
 MAX_ALIAS_EXPANSIONS = 10_000
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_SCALAR_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:bool",
@@ -83,9 +85,13 @@ class SourceMap:
             k = before.count("\n")
             col = offset - (before.rfind("\n") + 1)
             return span.line + 2 + k, span.content_indent + col + 1
-        if span.end_line == span.line and span.style in (None, "'", '"'):
-            quote = 0 if span.style is None else 1
-            return span.line + 1, span.column + quote + offset + 1
+        if span.end_line == span.line and span.style is None:
+            return span.line + 1, span.column + offset + 1
+        if span.end_line == span.line and span.style in ("'", '"'):
+            raw = self.lines[span.line][span.column + 1:] if span.line < len(self.lines) else ""
+            shift = _raw_offset(raw, offset, span.style)
+            if shift is not None:
+                return span.line + 1, span.column + 1 + shift + 1
         return span.line + 1, span.column + 1
 
     def locate(self, diagnostic: Diagnostic, offset: int | None = None, *, key: bool = False) -> Diagnostic:
@@ -95,6 +101,26 @@ class SourceMap:
             return diagnostic.located(self.file, None, None)
         line, column = pos
         return diagnostic.located(self.file, line, column, self.source_line(line))
+
+
+_ESCAPE_LENGTHS = {"x": 4, "u": 6, "U": 10}
+
+
+def _raw_offset(raw: str, offset: int, quote: str) -> int | None:
+    """The offset in a quoted scalar's source text (after the opening quote) of the value's
+    character ``offset``: ``''`` in single quotes and backslash escapes in double quotes
+    are one character of the value but several of the source."""
+    r = 0
+    for _ in range(offset):
+        if r >= len(raw):
+            return None
+        if quote == "'" and raw.startswith("''", r):
+            r += 2
+        elif quote == '"' and raw[r] == "\\":
+            r += _ESCAPE_LENGTHS.get(raw[r + 1:r + 2], 2)
+        else:
+            r += 1
+    return r
 
 
 @dataclass(frozen=True)
@@ -134,6 +160,8 @@ def read_document(path: str | os.PathLike[str]) -> Document:
         return fail("PS001", f"no such file: '{name}'")
     except OSError as exc:
         return fail("PS001", f"cannot read '{name}': {exc.strerror or exc}")
+    except ValueError as exc:  # a NUL byte in the path
+        return fail("PS001", f"cannot read '{name}': {exc}")
     if len(raw) > MAX_FILE_BYTES:  # the file grew between stat and read
         return fail("PS003", f"file is over {MAX_FILE_BYTES} bytes (1 MiB)")
     try:
@@ -156,7 +184,14 @@ def parse_document(text: str, file: str | None = None, base_dir: FsPath | None =
         return _single(source, base_dir, "PS003", f"definition is over {MAX_FILE_BYTES} bytes (1 MiB)")
     if not text.strip() or all(not l.strip() or l.lstrip().startswith("#") for l in lines):
         return _single(source, base_dir, "PS005", "the definition is empty")
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # (the reader rejects control characters right here)
+    except yaml.reader.ReaderError as exc:
+        index = exc.position if isinstance(exc.position, int) else 0
+        line = text.count("\n", 0, index) + 1
+        column = index - (text.rfind("\n", 0, index) + 1) + 1
+        return _single(source, base_dir, "PS006", f"YAML syntax error: character #x{exc.character:04x} "
+                       "is not allowed in YAML (a control character?)", (line, column))
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -171,7 +206,8 @@ def parse_document(text: str, file: str | None = None, base_dir: FsPath | None =
         return _single(source, base_dir, "PS009", "the YAML is nested too deeply")
     finally:
         loader.dispose()
-    if node is None:
+    if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null" and not node.value):
+        # (A lone `---` composes to an empty scalar, not to no document.)
         return _single(source, base_dir, "PS005", "the definition is empty")
     if not isinstance(node, MappingNode):
         kind = "a list" if isinstance(node, SequenceNode) else "a single value"
@@ -189,7 +225,8 @@ def parse_document(text: str, file: str | None = None, base_dir: FsPath | None =
     except RecursionError:
         builder.problems.append(Diagnostic("PS009", "the YAML is nested too deeply (or an alias refers to itself)"))
         data = None
-    diagnostics = tuple(source.locate(d, key=d.code == "PS008") for d in builder.problems)
+    diagnostics = tuple(source.locate(d, key=d.code == "PS008" or id(d) in builder.key_problems)
+                        for d in builder.problems)
     return Document(data, source, diagnostics, base_dir)
 
 
@@ -215,6 +252,7 @@ class _Builder:
         self.seen: set[int] = set()
         self.repeats = 0
         self.problems: list[Diagnostic] = []
+        self.key_problems: set[int] = set()  # ids of problems located at a key, not its value
 
     def build(self, node: Node, path: Path) -> Any:
         if id(node) in self.seen:
@@ -240,6 +278,18 @@ class _Builder:
                     break
         return Span(node.start_mark.line, node.start_mark.column, node.end_mark.line, style, indent)
 
+    def _text(self, node: ScalarNode, path: Path, at_key: bool = False) -> str:
+        """The scalar's text; a lone surrogate (from a ``"\\ud800"`` escape) cannot be written as
+        UTF-8 anywhere downstream, so it is reported and replaced by U+FFFD."""
+        if not _SURROGATE.search(node.value):
+            return node.value
+        diag = Diagnostic("PS004", "not valid Unicode: an escape stands for a lone surrogate (U+D800..U+DFFF), "
+                                   "which cannot be written as UTF-8", path=path)
+        self.problems.append(diag)
+        if at_key:
+            self.key_problems.add(id(diag))
+        return _SURROGATE.sub("\ufffd", node.value)
+
     def _scalar(self, node: ScalarNode, path: Path) -> Any:
         if node.style == "|":
             self.source.block_texts[path] = node.value
@@ -252,7 +302,7 @@ class _Builder:
             finally:
                 constructor.dispose()
         # Strings, and tags JSON has no type for (timestamps, binary): the text as written.
-        return node.value
+        return self._text(node, path)
 
     def _mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -264,7 +314,8 @@ class _Builder:
             if not isinstance(key_node, ScalarNode):
                 self.problems.append(Diagnostic("PS010", "mapping keys must be plain strings", path=path))
                 continue
-            key = key_node.value  # the text as written: `yes:` is the key "yes", not True
+            # The text as written: `yes:` is the key "yes", not True.
+            key = self._text(key_node, path + (_SURROGATE.sub("\ufffd", key_node.value),), at_key=True)
             child = path + (key,)
             if key in result:
                 first = self.source.keys[child]

@@ -68,6 +68,7 @@ def macro_table() -> list[MacroInfo]:
     """What ``portalspec macros`` lists: every computed variable with an example value."""
     ctx = MacroContext(now=datetime(2026, 1, 1, tzinfo=timezone.utc), seed=0)
     examples = {**ctx.constants(), **ctx.per_request(),
-                "amplitude_cohort_name": slugify("Saturday's cohort & héllo")}
+                "amplitude_cohort_name": slugify("Saturday's cohort & héllo"),
+                "amp_message_id": "5b0e8d7e-3f4a-5c1e-9f0a-2d6c8b1e4a77"}
     return [MacroInfo(v.name, v.description, str(examples[v.name]))
             for v in PREDEFINED.values() if v.origin is Origin.MACRO]

@@ -11,7 +11,9 @@ users are held (they are sent last) — memory is the leaving users plus a batch
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import uuid
 from typing import Any, Iterable, Iterator
 
 from .batching import Batch, UserInput, batches
@@ -182,6 +184,8 @@ class _Builder:
 
     def request(self, endpoint: CompiledEndpoint, extra: dict[str, Any], batch: Batch | None = None) -> Request:
         env = {**self.env, **self.context.per_request(), **extra}
+        if "amp_message_id" in endpoint.names:  # hashing a batch costs; only when asked for
+            env["amp_message_id"] = _message_id(self.integration.name, env, endpoint.name, batch)
         try:
             url = endpoint.url.render(env)
             headers = [("Content-Type", JSON_CONTENT_TYPE)] + self._auth_headers(env)
@@ -212,6 +216,22 @@ class _Builder:
             per_batch = {"amp_in_cohort": batch.operation == ADD, "amp_operation": batch.operation}
             self._items[key] = _ItemRenderer(endpoint.item.bind({**self.env, **per_batch}))
         return self.request(endpoint, {"items": RawJSON(self._items[key].render(batch))}, batch)
+
+
+_MESSAGE_NAMESPACE = uuid.UUID("6f1c3a52-4be1-4c8e-9a53-6d2f0f1e7a10")
+
+
+def _message_id(integration: str, env: dict[str, Any], endpoint: str, batch: Batch | None) -> str:
+    """A UUID from what the request carries: the same batch gets the same id on every retry
+    and every re-run, so the destination can de-duplicate an at-least-once delivery."""
+    digest = hashlib.sha256()
+    for part in (integration, str(env.get("amp_cohort_id")), str(env.get("list_id", "")), endpoint,
+                 batch.operation if batch else ""):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    if batch is not None:
+        for name in sorted(batch.columns):
+            digest.update("\0".join(map(str, batch.columns[name])).encode("utf-8", "surrogatepass") + b"\1")
+    return str(uuid.uuid5(_MESSAGE_NAMESPACE, digest.hexdigest()))
 
 
 def _header_value(value: Any, what: str) -> str:

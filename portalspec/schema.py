@@ -79,7 +79,7 @@ def _diagnose(error: ValidationError) -> Iterator[Diagnostic]:
     if validator == "type":
         expected = " or ".join(_TYPE_NAMES.get(t, t) for t in ([value] if isinstance(value, str) else value))
         hint = None
-        if value == "string" and isinstance(instance, (bool, int, float)) or instance is None:
+        if value == "string" and (isinstance(instance, (bool, int, float)) or instance is None):
             hint = "YAML reads yes/no/on/off/null and numbers as non-strings; quote the value to make it a string"
         yield Diagnostic("PS103", f"expected {expected}, got {_kind(instance)}", path=path, hint=hint)
     elif validator in ("enum", "const"):

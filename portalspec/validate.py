@@ -20,7 +20,10 @@ from .variables import VariableRow, variable_table as _table
 
 Source = Union[str, "os.PathLike[str]", Document]
 
-_KEY_CODES = {"PS102", "PS305"}  # problems with a key itself: point at the key, not its value
+def _at_key(diag: Diagnostic) -> bool:
+    """Problems with a key itself (unknown key, bad header name in a headers map) point at the
+    key, not its value; a bad ``auth.header_name`` is a value and points at it."""
+    return diag.code == "PS102" or (diag.code == "PS305" and diag.path[-2:-1] == ("headers",))
 
 
 def open_document(source: Source) -> Document:
@@ -38,7 +41,7 @@ def check_document(document: Document) -> list[Diagnostic]:
     if document.data is not None:
         source = document.source
         for diag in schema_diagnostics(document.data):
-            found.append(source.locate(diag, key=diag.code in _KEY_CODES))
+            found.append(source.locate(diag, key=_at_key(diag)))
         for f in run_checks(document.data, document.base_dir):
             found.append(source.locate(f.diagnostic, f.offset, key=f.at_key))
     return ranked(found)

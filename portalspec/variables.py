@@ -58,6 +58,9 @@ PREDEFINED: Mapping[str, VariableInfo] = {v.name: v for v in (
     VariableInfo("now_iso", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, ISO 8601 in UTC"),
     VariableInfo("now_epoch", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, seconds since 1970"),
     VariableInfo("request_id", Origin.MACRO, Scope.ANYWHERE, "a fresh UUID for each request"),
+    VariableInfo("amp_message_id", Origin.MACRO, Scope.ANYWHERE,
+                 "a UUID derived from the request's content: the same across retries and re-runs of the "
+                 "same batch, so a destination can de-duplicate (like the cohort webhook's message_id)"),
 )}
 
 # The variables each auth method declares, and which of them a customer must fill in.

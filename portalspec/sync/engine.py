@@ -1,0 +1,337 @@
+"""The sync engine: what Amplitude does with a definition, run from a laptop or a scheduler.
+
+1. Find (or create) the sync's state: integration + destination settings + cohort.
+2. List-based, first sync: create the list, read its id through ``list_id``, store it at once.
+3. Diff the cohort against the membership the destination is known to hold.
+4. Deliver every entering batch, then every leaving batch, up to ``concurrency`` at a time,
+   retrying connection errors, 429 and 5xx with backoff (Retry-After honoured).
+5. Each delivered batch advances the stored membership in its own transaction.
+
+The promise: no user is lost. A batch counts as delivered only after a 2xx; anything else —
+a final error, Ctrl-C, SIGKILL — leaves it owed, and the next run's diff sends it again
+(at-least-once; ``$amp_message_id`` lets the destination de-duplicate). State is written only
+by this coordinating thread; worker threads only send.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Sequence
+from urllib.parse import quote
+
+from ..compiler import Integration
+from ..diagnostics import InputError
+from ..inputs import ADD, REMOVE, Members, Values, resolve_fields
+from ..macros import MacroContext
+from ..render import list_id_from_response
+from ..request import MASK, Request
+from ..retry import RetryPolicy
+from ..transport import Classification, Response, Transport, TransportError, classify
+from .diff import Difference, difference
+from .state import State
+
+NEW_LIST = "(created on first sync)"  # the list id a dry run shows before a list exists
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    concurrency: int = 4
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for progress displays, sent after every finished request."""
+
+    requests_done: int
+    requests_total: int
+    users_done: int
+    users_total: int
+    retries: int
+    failed_requests: int
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    requests: int = 0
+    users: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    outcome: str  # succeeded | unchanged | failed | interrupted | dry-run
+    cohort_id: str
+    list_id: str | int | None
+    created_list: bool
+    entering: int
+    leaving: int
+    requests: int  # sent and answered with 2xx
+    delivered: int  # users delivered
+    undelivered: int  # users still owed (sent again next run)
+    retries: int
+    errors: tuple[str, ...] = ()
+    plan: tuple[tuple[str, EndpointPlan], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("succeeded", "unchanged", "dry-run")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome, "cohort_id": self.cohort_id, "list_id": self.list_id,
+            "created_list": self.created_list, "entering": self.entering, "leaving": self.leaving,
+            "requests": self.requests, "delivered": self.delivered, "undelivered": self.undelivered,
+            "retries": self.retries, "errors": list(self.errors),
+            "plan": {name: p.__dict__ for name, p in self.plan},
+        }
+
+
+@dataclass(frozen=True)
+class _Result:
+    response: Response | None
+    classification: Classification | None
+    retries: int
+    error: str | None  # why it was not delivered, secrets redacted
+
+
+def member_key(values: Sequence[Any]) -> str:
+    """The stored identity of a member: its mapped value, or a JSON array of several."""
+    return str(values[0]) if len(values) == 1 else json.dumps(list(values), ensure_ascii=False)
+
+
+def _columns(keys: Sequence[str], variables: Sequence[str]) -> dict[str, Sequence[Any]]:
+    if len(variables) == 1:
+        return {variables[0]: keys}
+    rows = [json.loads(k) for k in keys]
+    return {v: [row[i] for row in rows] for i, v in enumerate(variables)}
+
+
+class _Redactor:
+    """Masks secret values (raw and percent-encoded) in anything that leaves the engine."""
+
+    def __init__(self, integration: Integration, env: dict[str, Any]):
+        secrets = [str(env[n]) for n in integration.definition.secret_variables if env.get(n)]
+        self.needles = sorted({s for v in secrets for s in (v, quote(v, safe=""))}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for needle in self.needles:
+            text = text.replace(needle, MASK)
+        return text
+
+
+class Engine:
+    def __init__(self, integration: Integration, values: Values, state: State, transport: Transport | None,
+                 options: SyncOptions = SyncOptions(), progress: Callable[[Progress], None] | None = None,
+                 context: MacroContext | None = None):
+        self.integration = integration
+        self.values = values
+        self.state = state
+        self.transport = transport
+        self.options = options
+        self.progress = progress or (lambda p: None)
+        self.context = context or MacroContext()
+        self.env = resolve_fields(integration.definition, values)
+        self.redact = _Redactor(integration, self.env)
+        self.variables = [m.variable for m in integration.definition.mapping_fields]
+        self._stop = threading.Event()
+
+    @property
+    def cohort_id(self) -> str:
+        if self.values.cohort is None:
+            raise InputError("no cohort: add cohort: {id: ..., name: ...} to the values file")
+        return self.values.cohort.id
+
+    def settings(self) -> dict[str, Any]:
+        return {"fields": self.env, "mappings": dict(self.values.mappings),
+                "base_url": getattr(self.transport, "base_url", None)}
+
+    # --- the run --------------------------------------------------------------------
+    def run(self, members: Iterable[str]) -> SyncReport:
+        if self.options.dry_run:
+            return self._plan(members)
+        if self.transport is None:
+            raise InputError("a sync that sends needs a transport")
+        record = self.state.sync_for(self.integration.name, self.settings(), self.cohort_id)
+        run_id = self.state.start_run(record.id)
+        counts: Counter[str] = Counter()
+        errors: list[str] = []
+        diff = Difference([], [])
+        list_id, created = record.list_id, False
+        outcome = "failed"
+        try:
+            if self.integration.definition.type == "list" and list_id is None:
+                list_id = self._create_list(counts, errors)
+                if list_id is not None:
+                    self.state.set_list_id(record.id, list_id)  # stored before any user is sent
+                    created = True
+            if self.integration.definition.type == "property" or list_id is not None:
+                diff = difference(members, self.state.members(record.id))
+                if diff.unchanged:
+                    outcome = "unchanged"
+                else:
+                    self._deliver(record.id, list_id, diff, counts, errors)
+                    outcome = "failed" if counts["undelivered"] else "succeeded"
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+            counts["undelivered"] = len(diff.entering) + len(diff.leaving) - counts["delivered"]
+            errors.append("interrupted; the undelivered users are sent by the next run")
+            raise
+        finally:
+            report = self._finish(run_id, outcome, list_id, created, diff, counts, errors)
+        return report
+
+    def _finish(self, run_id: int, outcome: str, list_id: Any, created: bool, diff: Difference,
+                counts: Counter[str], errors: list[str]) -> SyncReport:
+        self.state.finish_run(run_id, outcome, entering=len(diff.entering), leaving=len(diff.leaving),
+                              requests=counts["requests"], delivered=counts["delivered"],
+                              undelivered=counts["undelivered"], retries=counts["retries"], errors=errors)
+        return SyncReport(outcome, self.cohort_id, list_id, created, len(diff.entering), len(diff.leaving),
+                          counts["requests"], counts["delivered"], counts["undelivered"], counts["retries"],
+                          tuple(errors))
+
+    # --- creating the list ----------------------------------------------------------
+    def _create_list(self, counts: Counter[str], errors: list[str]) -> str | int | None:
+        request = next(iter(self.integration.render(self.values, [], endpoint="create_list", context=self.context)))
+        result = self._send(request)
+        counts["retries"] += result.retries
+        if result.error is not None or result.response is None:
+            errors.append(f"create_list: {result.error}")
+            return None
+        counts["requests"] += 1
+        try:
+            return list_id_from_response(self.integration, request, body=result.response.json(),
+                                         headers=result.response.headers)
+        except InputError as exc:
+            errors.append(self.redact(f"create_list: {exc}; the response was HTTP {result.response.status}: "
+                                      f"{result.response.excerpt()}"))
+            return None
+
+    # --- batches --------------------------------------------------------------------
+    def _requests(self, list_id: Any, diff: Difference) -> Iterator[tuple[str, Sequence[str], Request]]:
+        """(operation, keys, request) for every batch: entering first, then leaving. Lazy, so
+        only the batches in flight are ever rendered and held."""
+        definition = self.integration.definition
+        for operation, keys in ((ADD, diff.entering), (REMOVE, diff.leaving)):
+            if not keys:
+                continue
+            target = "update_users" if definition.type == "property" else (
+                "add_users" if operation == ADD else "remove_users")
+            endpoint = self.integration.endpoint(target)
+            assert endpoint is not None
+            size = endpoint.batch_size
+            for start in range(0, len(keys), size):
+                chunk = keys[start:start + size]
+                users = [Members(operation, _columns(chunk, self.variables))]
+                (request,) = self.integration.render(self.values, users, endpoint=target, list_id=list_id,
+                                                     context=self.context)
+                yield operation, chunk, request
+
+    def _deliver(self, sync_id: int, list_id: Any, diff: Difference, counts: Counter[str],
+                 errors: list[str]) -> None:
+        total_users = len(diff.entering) + len(diff.leaving)
+        sizes = {op: self._batch_size(op) for op in (ADD, REMOVE)}
+        total_requests = sum(-(-len(keys) // sizes[op]) for op, keys in ((ADD, diff.entering), (REMOVE, diff.leaving)))
+        pending = self._requests(list_id, diff)
+        limit = max(1, self.options.concurrency)
+        pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="portalspec-sync")
+        in_flight: dict[Future[_Result], tuple[str, Sequence[str]]] = {}
+        try:
+            for operation, keys, request in pending:
+                while len(in_flight) >= limit:
+                    self._collect(sync_id, in_flight, counts, errors, total_requests, total_users)
+                in_flight[pool.submit(self._send, request)] = (operation, keys)
+            while in_flight:
+                self._collect(sync_id, in_flight, counts, errors, total_requests, total_users)
+        except BaseException:
+            self._stop.set()  # wake workers sleeping in a backoff; their batches stay owed
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+
+    def _batch_size(self, operation: str) -> int:
+        definition = self.integration.definition
+        name = "update_users" if definition.type == "property" else ("add_users" if operation == ADD else "remove_users")
+        endpoint = self.integration.endpoint(name)
+        return endpoint.batch_size if endpoint else 1
+
+    def _collect(self, sync_id: int, in_flight: dict[Future[_Result], tuple[str, Sequence[str]]],
+                 counts: Counter[str], errors: list[str], total_requests: int, total_users: int) -> None:
+        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+        for future in done:
+            operation, keys = in_flight.pop(future)
+            result = future.result()
+            counts["retries"] += result.retries
+            if result.error is None:
+                # Only now, after a 2xx, does the stored membership move.
+                if operation == ADD:
+                    self.state.record_delivered(sync_id, added=keys)
+                else:
+                    self.state.record_delivered(sync_id, removed=keys)
+                counts["requests"] += 1
+                counts["batches"] += 1
+                counts["delivered"] += len(keys)
+            else:
+                counts["failed_requests"] += 1
+                counts["undelivered"] += len(keys)
+                errors.append(result.error)
+            self.progress(Progress(counts["batches"] + counts["failed_requests"], total_requests,
+                                   counts["delivered"] + counts["undelivered"], total_users, counts["retries"],
+                                   counts["failed_requests"]))
+
+    def _send(self, request: Request) -> _Result:
+        """Send with Amplitude's retry rule. Runs in worker threads: touches no state."""
+        assert self.transport is not None
+        policy, retries = self.options.retry, 0
+        spec = self.integration.endpoint(request.endpoint)
+        errors_table = spec.spec.errors if spec else ()
+        while True:
+            response: Response | None = None
+            try:
+                response = self.transport.send(request)
+                verdict = classify(response, errors_table)
+                if verdict.ok:
+                    return _Result(response, verdict, retries, None)
+                retryable = verdict.retryable
+                why = f"HTTP {response.status} {verdict.reason}" + (f": {verdict.message}" if verdict.message else "") \
+                    + f" — {response.excerpt(160)}"
+            except TransportError as exc:
+                retryable, verdict, why = True, None, str(exc)
+            if not retryable or not policy.should_retry(retries) or self._stop.is_set():
+                tries = f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
+                return _Result(response, verdict, retries,
+                               self.redact(f"{request.endpoint} ({request.items} users){tries}: {why}"))
+            retries += 1
+            delay = policy.delay(retries, response.retry_after if response is not None else None)
+            if self._stop.wait(delay):  # interrupted while backing off
+                return _Result(response, verdict, retries, self.redact(f"{request.endpoint}: interrupted"))
+
+    # --- dry run --------------------------------------------------------------------
+    def _plan(self, members: Iterable[str]) -> SyncReport:
+        record = self.state.find_sync(self.integration.name, self.settings(), self.cohort_id)
+        held = self.state.members(record.id) if record else set()
+        list_id = record.list_id if record else None
+        plan: dict[str, Counter[str]] = {}
+        if self.integration.definition.type == "list" and list_id is None:
+            (request,) = self.integration.render(self.values, [], endpoint="create_list", context=self.context)
+            plan["create_list"] = Counter(requests=1, bytes=len(request.body or b""))
+        diff = difference(members, held)
+        for _, keys, request in self._requests(list_id if list_id is not None else NEW_LIST, diff):
+            entry = plan.setdefault(request.endpoint, Counter())
+            entry.update(requests=1, users=len(keys), bytes=len(request.body or b""))
+        return SyncReport("dry-run", self.cohort_id, list_id, False, len(diff.entering), len(diff.leaving),
+                          0, 0, len(diff.entering) + len(diff.leaving), 0,
+                          plan=tuple((name, EndpointPlan(c["requests"], c["users"], c["bytes"]))
+                                     for name, c in plan.items()))
+
+
+def sync(integration: Integration, values: Values, members: Iterable[str], *, state: State,
+         transport: Transport | None, options: SyncOptions = SyncOptions(),
+         progress: Callable[[Progress], None] | None = None, context: MacroContext | None = None) -> SyncReport:
+    """Run one sync of ``members`` (member keys, see :func:`member_key`) and report it."""
+    return Engine(integration, values, state, transport, options, progress, context).run(members)

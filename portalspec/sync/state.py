@@ -1,0 +1,192 @@
+"""Sync state in SQLite: per integration + destination settings + cohort, the list id, the
+membership the destination is known to hold, and a history of runs.
+
+The membership advances one delivered batch at a time, each in its own transaction (WAL,
+``synchronous=FULL``), so whatever stops a run — a failure, Ctrl-C, SIGKILL, power loss —
+the stored membership is exactly what was delivered, and the next run's difference is
+exactly what is still owed. Secrets never reach the database: destination settings are
+identified by a salted hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+DEFAULT_STATE = Path(".portalspec") / "state.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS syncs (
+    id INTEGER PRIMARY KEY,
+    integration TEXT NOT NULL,
+    settings TEXT NOT NULL,          -- salted hash of the destination settings
+    cohort_id TEXT NOT NULL,
+    list_id TEXT,                    -- JSON: the id as the destination gave it (string or number)
+    created TEXT NOT NULL,
+    UNIQUE (integration, settings, cohort_id)
+);
+CREATE TABLE IF NOT EXISTS members (
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    key TEXT NOT NULL,
+    PRIMARY KEY (sync_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    started TEXT NOT NULL,
+    ended TEXT,
+    outcome TEXT NOT NULL DEFAULT 'running',  -- running | succeeded | unchanged | failed | interrupted | abandoned
+    entering INTEGER NOT NULL DEFAULT 0,
+    leaving INTEGER NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    undelivered INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    errors TEXT NOT NULL DEFAULT '[]'
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class SyncRecord:
+    id: int
+    integration: str
+    cohort_id: str
+    list_id: str | int | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    started: str
+    ended: str | None
+    outcome: str
+    entering: int
+    leaving: int
+    requests: int
+    delivered: int
+    undelivered: int
+    retries: int
+    errors: tuple[str, ...]
+
+
+class State:
+    """One state database. Use from one thread (the sync engine's coordinator)."""
+
+    def __init__(self, path: str | os.PathLike[str] = DEFAULT_STATE):
+        self.path = os.fspath(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions only
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a committed batch survives power loss
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        if row is None:
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(16),))
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        self._salt = row[0]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "State":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def settings_key(self, settings: Mapping[str, Any]) -> str:
+        """A salted hash of the destination settings: tells destinations apart, reveals nothing."""
+        text = json.dumps(settings, sort_keys=True, default=str)
+        return hashlib.sha256((self._salt + text).encode("utf-8")).hexdigest()
+
+    # --- syncs ----------------------------------------------------------------------
+    def sync_for(self, integration: str, settings: Mapping[str, Any], cohort_id: str) -> SyncRecord:
+        key = self.settings_key(settings)
+        self._db.execute("INSERT OR IGNORE INTO syncs (integration, settings, cohort_id, created) VALUES (?, ?, ?, ?)",
+                         (integration, key, cohort_id, _now()))
+        row = self._db.execute("SELECT id, list_id FROM syncs WHERE integration = ? AND settings = ? AND cohort_id = ?",
+                               (integration, key, cohort_id)).fetchone()
+        return SyncRecord(row[0], integration, cohort_id, None if row[1] is None else json.loads(row[1]))
+
+    def find_sync(self, integration: str, settings: Mapping[str, Any], cohort_id: str) -> SyncRecord | None:
+        """Like :meth:`sync_for` but never creates one (for dry runs)."""
+        row = self._db.execute("SELECT id, list_id FROM syncs WHERE integration = ? AND settings = ? AND cohort_id = ?",
+                               (integration, self.settings_key(settings), cohort_id)).fetchone()
+        return None if row is None else SyncRecord(row[0], integration, cohort_id,
+                                                   None if row[1] is None else json.loads(row[1]))
+
+    def set_list_id(self, sync_id: int, list_id: str | int) -> None:
+        self._db.execute("UPDATE syncs SET list_id = ? WHERE id = ?", (json.dumps(list_id), sync_id))
+
+    # --- membership -----------------------------------------------------------------
+    def members(self, sync_id: int) -> set[str]:
+        return {key for (key,) in self._db.execute("SELECT key FROM members WHERE sync_id = ?", (sync_id,))}
+
+    def member_count(self, sync_id: int) -> int:
+        return self._db.execute("SELECT count(*) FROM members WHERE sync_id = ?", (sync_id,)).fetchone()[0]
+
+    def record_delivered(self, sync_id: int, added: Iterable[str] = (), removed: Iterable[str] = ()) -> None:
+        """One delivered batch, in one transaction: its users are now (or no longer) members."""
+        with self._transaction():
+            self._db.executemany("INSERT OR IGNORE INTO members (sync_id, key) VALUES (?, ?)",
+                                 ((sync_id, k) for k in added))
+            self._db.executemany("DELETE FROM members WHERE sync_id = ? AND key = ?", ((sync_id, k) for k in removed))
+
+    def replace_members(self, sync_id: int, keys: Iterable[str]) -> None:
+        """Store a whole snapshot at once (one transaction, one executemany)."""
+        with self._transaction():
+            self._db.execute("DELETE FROM members WHERE sync_id = ?", (sync_id,))
+            self._db.executemany("INSERT OR IGNORE INTO members (sync_id, key) VALUES (?, ?)",
+                                 ((sync_id, k) for k in keys))
+
+    # --- runs -----------------------------------------------------------------------
+    def start_run(self, sync_id: int) -> int:
+        # A run still 'running' was killed (SIGKILL, power loss): its delivered batches are in
+        # the membership already; the rest is owed and this run sends it.
+        self._db.execute("UPDATE runs SET outcome = 'abandoned' WHERE sync_id = ? AND outcome = 'running'",
+                         (sync_id,))
+        cursor = self._db.execute("INSERT INTO runs (sync_id, started) VALUES (?, ?)", (sync_id, _now()))
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, outcome: str, *, entering: int, leaving: int, requests: int,
+                   delivered: int, undelivered: int, retries: int, errors: Iterable[str]) -> None:
+        self._db.execute(
+            "UPDATE runs SET ended = ?, outcome = ?, entering = ?, leaving = ?, requests = ?, delivered = ?, "
+            "undelivered = ?, retries = ?, errors = ? WHERE id = ?",
+            (_now(), outcome, entering, leaving, requests, delivered, undelivered, retries,
+             json.dumps(list(errors)[:50]), run_id))
+
+    def runs(self, sync_id: int) -> list[RunRecord]:
+        rows = self._db.execute(
+            "SELECT id, started, ended, outcome, entering, leaving, requests, delivered, undelivered, retries, errors "
+            "FROM runs WHERE sync_id = ? ORDER BY id", (sync_id,))
+        return [RunRecord(*row[:10], tuple(json.loads(row[10]))) for row in rows]
+
+    def _transaction(self) -> "_Transaction":
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
