@@ -128,7 +128,7 @@ class _Redactor:
 class Engine:
     def __init__(self, integration: Integration, values: Values, state: State, transport: Transport | None,
                  options: SyncOptions = SyncOptions(), progress: Callable[[Progress], None] | None = None,
-                 context: MacroContext | None = None):
+                 context: MacroContext | None = None, wait: Callable[[float], bool] | None = None):
         self.integration = integration
         self.values = values
         self.state = state
@@ -140,6 +140,9 @@ class Engine:
         self.redact = _Redactor(integration, self.env)
         self.variables = [m.variable for m in integration.definition.mapping_fields]
         self._stop = threading.Event()
+        # Waiting out a backoff returns True when the run is being stopped; injectable so
+        # tests see the delays without spending them.
+        self._wait = wait or self._stop.wait
 
     @property
     def cohort_id(self) -> str:
@@ -308,7 +311,7 @@ class Engine:
                                self.redact(f"{request.endpoint} ({request.items} users){tries}: {why}"))
             retries += 1
             delay = policy.delay(retries, response.retry_after if response is not None else None)
-            if self._stop.wait(delay):  # interrupted while backing off
+            if self._wait(delay) or self._stop.is_set():  # interrupted while backing off
                 return _Result(response, verdict, retries, self.redact(f"{request.endpoint}: interrupted"))
 
     # --- dry run --------------------------------------------------------------------
@@ -332,6 +335,7 @@ class Engine:
 
 def sync(integration: Integration, values: Values, members: Iterable[str], *, state: State,
          transport: Transport | None, options: SyncOptions = SyncOptions(),
-         progress: Callable[[Progress], None] | None = None, context: MacroContext | None = None) -> SyncReport:
+         progress: Callable[[Progress], None] | None = None, context: MacroContext | None = None,
+         wait: Callable[[float], bool] | None = None) -> SyncReport:
     """Run one sync of ``members`` (member keys, see :func:`member_key`) and report it."""
-    return Engine(integration, values, state, transport, options, progress, context).run(members)
+    return Engine(integration, values, state, transport, options, progress, context, wait).run(members)

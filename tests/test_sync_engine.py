@@ -1,0 +1,258 @@
+"""The sync engine against an in-process destination (httpx.MockTransport): first sync,
+changes, failures and retries — and the promise that no user is ever lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import httpx
+import pytest
+
+import portalspec
+from portalspec.retry import RetryPolicy
+from portalspec.sync import State, SyncOptions, member_key, sync
+from portalspec.sync.diff import difference
+from portalspec.transport import Transport
+
+ROOT = Path(__file__).resolve().parents[1]
+INFOBIP = ROOT / "integrations" / "infobip"
+SEGMENT = ROOT / "integrations" / "segment-identify"
+FAST = SyncOptions(retry=RetryPolicy(base=0.0, jitter=0.0))
+
+
+class Destination:
+    """A list-based destination shaped like integrations/infobip, with scripted failures."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, list[str]] = {}
+        self.requests: list[httpx.Request] = []
+        self.script: list[Callable[[httpx.Request], httpx.Response | None]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.script:
+            answer = self.script.pop(0)(request)
+            if answer is not None:
+                return answer
+        path = request.url.path
+        if path.endswith("/lists"):
+            list_id = str(len(self.lists) + 100)
+            self.lists[list_id] = []
+            return httpx.Response(200, json={"listId": int(list_id)})
+        list_id = path.split("/")[-2]
+        ids = json.loads(request.content)["userIds"]
+        members = self.lists[list_id]
+        if path.endswith("/add"):
+            members.extend(i for i in ids if i not in members)
+        else:
+            self.lists[list_id] = [m for m in members if m not in ids]
+        return httpx.Response(200, json={"ok": True})
+
+    def transport(self) -> Transport:
+        return Transport(client=httpx.Client(transport=httpx.MockTransport(self)))
+
+
+@pytest.fixture
+def infobip() -> tuple[portalspec.Integration, portalspec.Values]:
+    return (portalspec.compile(portalspec.load(INFOBIP / "integration.yaml")),
+            portalspec.load_values(INFOBIP / "values.yaml"))
+
+
+def ids(n: int, prefix: str = "u") -> list[str]:
+    return [f"{prefix}{i}" for i in range(n)]
+
+
+def test_first_sync_creates_the_list_then_adds_everyone(infobip):
+    integration, values = infobip
+    dest, state = Destination(), State(":memory:")
+    report = sync(integration, values, ids(25), state=state, transport=dest.transport(), options=FAST)
+    assert report.outcome == "succeeded" and report.created_list and report.list_id == 100
+    assert dest.lists == {"100": ids(25)}
+    assert [r.url.path for r in dest.requests] == ["/people/2/lists", "/people/2/lists/100/add"]
+
+
+def test_later_syncs_send_only_the_difference_and_nothing_when_unchanged(infobip):
+    integration, values = infobip
+    dest, state = Destination(), State(":memory:")
+    sync(integration, values, ids(25), state=state, transport=dest.transport(), options=FAST)
+    changed = ids(25)[5:] + ["new-1", "new-2"]
+    report = sync(integration, values, changed, state=state, transport=dest.transport(), options=FAST)
+    assert (report.entering, report.leaving, report.created_list) == (2, 5, False)
+    assert sorted(dest.lists["100"]) == sorted(changed)
+    before = len(dest.requests)
+    report = sync(integration, values, changed, state=state, transport=dest.transport(), options=FAST)
+    assert report.outcome == "unchanged" and len(dest.requests) == before
+
+
+def test_batches_respect_batch_size_and_entering_goes_before_leaving(tmp_path):
+    text = (INFOBIP / "integration.yaml").read_text().replace(
+        "item_template: '\"$user_id_field_amplitude\"'", "item_template: '\"$user_id_field_amplitude\"'\n    batch_size: 10")
+    definition = tmp_path / "integration.yaml"
+    definition.write_text(text)
+    integration = portalspec.compile(portalspec.load(definition))
+    values = portalspec.load_values(INFOBIP / "values.yaml")
+    dest, state = Destination(), State(":memory:")
+    sync(integration, values, ids(25), state=state, transport=dest.transport(), options=FAST)
+    sync(integration, values, ids(25)[12:] + ids(21, "n"), state=state, transport=dest.transport(),
+         options=SyncOptions(concurrency=1, retry=FAST.retry))
+    second = dest.requests[4:]  # create + 3 adds (10/10/5) came first
+    sizes = [(r.url.path.rsplit("/", 1)[1], len(json.loads(r.content)["userIds"])) for r in second]
+    assert sizes == [("add", 10), ("add", 10), ("add", 1), ("remove", 10), ("remove", 2)]
+
+
+def test_server_errors_are_retried_until_delivered(infobip):
+    integration, values = infobip
+    dest, state = Destination(), State(":memory:")
+    dest.script = [lambda r: None, lambda r: httpx.Response(500), lambda r: httpx.Response(502)]
+    report = sync(integration, values, ids(3), state=state, transport=dest.transport(), options=FAST)
+    assert report.outcome == "succeeded" and report.retries == 2
+    assert dest.lists["100"] == ids(3)
+
+
+def test_429_retry_after_is_honoured():
+    policy = RetryPolicy(base=0.0, jitter=0.0)
+    assert policy.delay(1, retry_after=7.0) == 7.0
+    assert policy.delay(3) == 0.0
+    assert RetryPolicy(base=1.0, jitter=0.0).delay(4) == 8.0
+    assert RetryPolicy(base=1.0, cap=120.0, jitter=0.0).delay(12) == 120.0
+
+
+def test_429_with_retry_after_then_success(infobip):
+    integration, values = infobip
+    waited: list[float] = []
+    dest, state = Destination(), State(":memory:")
+    dest.script = [lambda r: None, lambda r: httpx.Response(429, headers={"Retry-After": "3"})]
+    report = sync(integration, values, ids(2), state=state, transport=dest.transport(),
+                  options=SyncOptions(retry=RetryPolicy(base=50.0)), wait=lambda d: waited.append(d) or False)
+    assert report.outcome == "succeeded" and report.retries == 1
+    assert waited == [3.0]  # Retry-After won over the 50 s computed backoff
+
+
+def test_backoff_grows_exponentially_between_retries(infobip):
+    integration, values = infobip
+    waited: list[float] = []
+    dest, state = Destination(), State(":memory:")
+    dest.script = [lambda r: None] + [lambda r: httpx.Response(500)] * 4
+    report = sync(integration, values, ids(2), state=state, transport=dest.transport(),
+                  options=SyncOptions(retry=RetryPolicy(base=1.0, jitter=0.0)), wait=lambda d: waited.append(d) or False)
+    assert report.outcome == "succeeded" and waited == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_retries_stop_at_max_retries_and_the_batch_stays_owed(infobip):
+    integration, values = infobip
+    dest, state = Destination(), State(":memory:")
+    dest.script = [lambda r: None] + [lambda r: httpx.Response(500)] * 9
+    report = sync(integration, values, ids(2), state=state, transport=dest.transport(),
+                  options=SyncOptions(retry=RetryPolicy(max_retries=8, base=0.0)), wait=lambda d: False)
+    assert report.outcome == "failed" and report.retries == 8 and report.undelivered == 2
+    assert "after 8 retries" in report.errors[0]
+
+
+def test_a_classified_400_is_not_retried_and_names_the_definitions_message(infobip):
+    integration, values = infobip
+    dest, state = Destination(), State(":memory:")
+    dest.script = [lambda r: None, lambda r: httpx.Response(400, json={"error_code": 1000})]
+    report = sync(integration, values, ids(4), state=state, transport=dest.transport(), options=FAST)
+    assert report.outcome == "failed" and report.retries == 0 and report.undelivered == 4
+    assert "disable and re-enable the sync" in report.errors[0]  # the errors: table's message
+    # Nothing was lost: the next run (destination healthy again) delivers all four.
+    report = sync(integration, values, ids(4), state=state, transport=dest.transport(), options=FAST)
+    assert report.outcome == "succeeded" and report.entering == 4 and dest.lists["100"] == ids(4)
+
+
+def test_connection_refused_leaves_everything_owed(infobip):
+    integration, values = infobip
+    state = State(":memory:")
+    refused = Transport(base_url="http://127.0.0.1:9", timeout=2)  # the discard port: nothing listens
+    report = sync(integration, values, ids(3), state=state, transport=refused,
+                  options=SyncOptions(retry=RetryPolicy(max_retries=1, base=0.0)))
+    assert report.outcome == "failed" and report.list_id is None
+    assert "create_list" in report.errors[0]
+    dest = Destination()
+    report = sync(integration, values, ids(3), state=state, transport=dest.transport(), options=FAST)
+    assert report.outcome == "succeeded" and dest.lists["100"] == ids(3)
+
+
+def test_partial_failure_advances_only_the_delivered_batches(tmp_path):
+    text = (INFOBIP / "integration.yaml").read_text().replace(
+        "item_template: '\"$user_id_field_amplitude\"'", "item_template: '\"$user_id_field_amplitude\"'\n    batch_size: 5")
+    definition = tmp_path / "integration.yaml"
+    definition.write_text(text)
+    integration = portalspec.compile(portalspec.load(definition))
+    values = portalspec.load_values(INFOBIP / "values.yaml")
+    dest, state = Destination(), State(tmp_path / "state.db")
+    # create ok, batch 1 ok, batch 2 fails for good (403), batch 3 ok.
+    dest.script = [lambda r: None, lambda r: None, lambda r: httpx.Response(403)]
+    one = SyncOptions(concurrency=1, retry=FAST.retry)
+    report = sync(integration, values, ids(15), state=state, transport=dest.transport(), options=one)
+    assert (report.delivered, report.undelivered, report.outcome) == (10, 5, "failed")
+    report = sync(integration, values, ids(15), state=state, transport=dest.transport(), options=one)
+    assert report.entering == 5 and report.outcome == "succeeded"
+    assert sorted(dest.lists["100"]) == sorted(ids(15))
+
+
+def test_property_based_sends_true_then_false(tmp_path):
+    integration = portalspec.compile(portalspec.load(SEGMENT / "integration.yaml"))
+    values = portalspec.load_values(SEGMENT / "values.yaml")
+    traits: dict[str, bool] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        for item in json.loads(request.content)["batch"]:
+            traits[item["userId"]] = next(iter(item["traits"].values()))
+        return httpx.Response(200)
+
+    transport = Transport(client=httpx.Client(transport=httpx.MockTransport(handler)))
+    state = State(":memory:")
+    sync(integration, values, ids(3), state=state, transport=transport, options=FAST)
+    sync(integration, values, ["u1", "u2", "u9"], state=state, transport=transport, options=FAST)
+    assert traits == {"u0": False, "u1": True, "u2": True, "u9": True}
+
+
+def test_message_id_is_stable_across_retries_and_reruns(tmp_path):
+    text = (INFOBIP / "integration.yaml").read_text().replace(
+        "Authorization: App $api_key", "Authorization: App $api_key\n  X-Message-Id: $amp_message_id")
+    definition = tmp_path / "integration.yaml"
+    definition.write_text(text)
+    integration = portalspec.compile(portalspec.load(definition))
+    values = portalspec.load_values(INFOBIP / "values.yaml")
+    dest = Destination()
+    dest.script = [lambda r: None, lambda r: httpx.Response(503)]
+    sync(integration, values, ids(3), state=State(":memory:"), transport=dest.transport(), options=FAST)
+    add_ids = [r.headers["X-Message-Id"] for r in dest.requests if r.url.path.endswith("/add")]
+    assert len(add_ids) == 2 and add_ids[0] == add_ids[1]
+    other = Destination()
+    sync(integration, values, ids(3), state=State(":memory:"), transport=other.transport(), options=FAST)
+    assert [r.headers["X-Message-Id"] for r in other.requests if r.url.path.endswith("/add")] == add_ids[:1]
+
+
+def test_dry_run_plans_without_sending_or_writing(infobip, tmp_path):
+    integration, values = infobip
+    dest, state = Destination(), State(tmp_path / "s.db")
+    report = sync(integration, values, ids(25), state=state, transport=dest.transport(),
+                  options=SyncOptions(dry_run=True))
+    plan = dict(report.plan)
+    assert report.outcome == "dry-run" and not dest.requests
+    assert plan["create_list"].requests == 1 and plan["add_users"].users == 25 and plan["add_users"].bytes > 0
+    assert state.find_sync("infobip", {}, "1234") is None
+
+
+def test_secrets_never_reach_errors_or_state(infobip, tmp_path):
+    integration, values = infobip
+    secret = values.fields["api_key"]
+    dest = Destination()
+    dest.script = [lambda r: httpx.Response(401, text=f"bad key {r.headers['Authorization']}")]
+    state = State(tmp_path / "s.db")
+    report = sync(integration, values, ids(2), state=state, transport=dest.transport(), options=FAST)
+    assert report.outcome == "failed" and "Infobip API key is invalid" in report.errors[0]
+    assert secret not in json.dumps(report.to_dict())
+    state.close()
+    assert secret.encode() not in (tmp_path / "s.db").read_bytes()
+
+
+def test_member_keys_and_difference():
+    assert member_key(["a"]) == "a" and member_key(["a", "b"]) == '["a", "b"]'
+    diff = difference(["b", "a", "b", "c"], {"a", "z", "y"})
+    assert diff.entering == ["b", "c"] and diff.leaving == ["y", "z"]
+    assert difference(iter(["a"]), ["a"]).unchanged
