@@ -168,7 +168,8 @@ def read_document(path: str | os.PathLike[str]) -> Document:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        # In characters, like every other column: the line up to the bad byte is valid UTF-8.
+        column = len(raw[raw.rfind(b"\n", 0, exc.start) + 1:exc.start].decode("utf-8")) + 1
         lines = raw.decode("utf-8", errors="replace").splitlines()
         return fail("PS004", f"not valid UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded", line, column, lines)
     return parse_document(text, name, fs_path.parent)

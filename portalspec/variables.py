@@ -100,10 +100,9 @@ class TemplateSite:
         return lex(self.text, self.kind)
 
     def describe(self) -> str:
-        where = self.endpoint or "headers"
         if self.role == "header":
-            return f"{where} header {self.path[-1]}"
-        return where if self.endpoint is None else f"{where}.{self.role}"
+            return f"{self.endpoint} header {self.path[-1]}" if self.endpoint else f"header {self.path[-1]} (every call)"
+        return f"{self.endpoint}.{self.role}"
 
 
 def _dict(value: Any) -> dict:

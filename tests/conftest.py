@@ -1,0 +1,131 @@
+"""Shared helpers: a minimal valid definition to modify, and writing definitions to disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pytest
+
+from portalspec.diagnostics import Diagnostic
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((REPO / "integrations").glob("*/integration.yaml"))
+
+# A minimal valid list-based definition. Tests change it with `edit` and find the expected
+# line and column of a diagnostic with `at`, so no position is hard-coded.
+MINIMAL = """\
+portalspec: 1
+name: acme
+display_name: Acme
+type: list
+auth:
+  method: bearer
+headers:
+  X-Region: $region
+custom_fields:
+  - variable: region
+    display_name: Region
+    type: single_select
+    options:
+      - {label: United States, value: us}
+      - {label: Europe, value: eu}
+    default: us
+mapping_fields:
+  - variable: user_id
+    mapping_display_name: User ID Mapping
+    display_name: User ID
+endpoints:
+  create_list:
+    method: POST
+    url: https://api.acme.example/lists
+    payload: |
+      {"name": "[Amplitude] $amp_cohort_name"}
+    list_id:
+      path: listId
+    example_response: {"listId": 2568}
+  add_users:
+    method: POST
+    url: https://api.acme.example/lists/$list_id/add
+    payload: |
+      {"userIds": $items}
+    item_template: '"$user_id"'
+  remove_users:
+    method: POST
+    url: https://api.acme.example/lists/$list_id/remove
+    payload: |
+      {"userIds": $items}
+    item_template: '"$user_id"'
+"""
+
+# A minimal valid property-based definition.
+PROPERTY = """\
+portalspec: 1
+name: traits
+display_name: Traits
+type: property
+auth:
+  method: basic
+mapping_fields:
+  - variable: user_id
+    mapping_display_name: User ID Mapping
+    display_name: userId
+endpoints:
+  update_users:
+    method: POST
+    url: https://api.traits.example/v1/batch
+    payload: |
+      {"batch": $items}
+    item_template: |
+      {"userId": "$user_id",
+       "traits": {"cohort $amp_cohort_id": $amp_in_cohort}}
+"""
+
+
+def edit(text: str, old: str, new: str, count: int = 1) -> str:
+    """``text`` with ``old`` (which must occur exactly ``count`` times) replaced by ``new``."""
+    assert text.count(old) == count, f"{old!r} occurs {text.count(old)} times, expected {count}"
+    return text.replace(old, new)
+
+
+def at(text: str, needle: str, nth: int = 0, plus: int = 0) -> tuple[int, int]:
+    """1-based (line, column) of the ``nth`` occurrence of ``needle`` in ``text``, ``plus`` chars on."""
+    index = -1
+    for _ in range(nth + 1):
+        index = text.find(needle, index + 1)
+        assert index >= 0, f"{needle!r} not found {nth + 1} times"
+    index += plus
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return line, column
+
+
+def codes(diagnostics: Iterable[Diagnostic]) -> list[str]:
+    return [d.code for d in diagnostics]
+
+
+def only(diagnostics: Iterable[Diagnostic], code: str) -> Diagnostic:
+    """The one diagnostic with ``code`` (failing if there are none or several)."""
+    found = [d for d in diagnostics if d.code == code]
+    assert len(found) == 1, f"expected one {code}, got {[(d.code, d.message) for d in diagnostics]}"
+    return found[0]
+
+
+def pos(diagnostic: Diagnostic) -> tuple[int | None, int | None]:
+    return diagnostic.line, diagnostic.column
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[..., Path]:
+    """Write a definition (text or bytes) under tmp_path and return its path."""
+
+    def _write(content: str | bytes, name: str = "integration.yaml") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+    return _write
