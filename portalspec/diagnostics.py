@@ -9,7 +9,8 @@ The exception hierarchy of the library::
 
     PortalspecError                 base of everything portalspec raises on purpose
      ├── DefinitionError            a definition has errors; carries .diagnostics
-     └── InputError                 values, users or other inputs are unusable (render stage)
+     ├── InputError                 values, users or other inputs are unusable (render stage)
+     └── AmplitudeError             Amplitude's Behavioral Cohorts API refused or failed a call
 """
 
 from __future__ import annotations
@@ -146,3 +147,29 @@ class DefinitionError(PortalspecError):
 
 class InputError(PortalspecError):
     """Values, users or another input of rendering is unusable; the message says where."""
+
+
+class AmplitudeError(PortalspecError):
+    """A call to Amplitude's Behavioral Cohorts API failed for good (after any retries).
+
+    ``status`` is the HTTP status when Amplitude answered; ``request_id`` is set when an export
+    was requested but could not be waited for or fetched — the request stays valid for days,
+    so a caller can fetch it later instead of spending another of the month's downloads.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, request_id: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+
+class PayloadMismatch(PortalspecError):
+    """A body received by ``portalspec serve`` does not fit the endpoint's payload template.
+
+    ``path`` is where (``$.userIds[3]``), ``expected`` and ``got`` say how; ``secret`` is
+    True when the difference is in a secret variable (the destination answers 401, not 400,
+    and neither side's value is shown)."""
+
+    def __init__(self, path: str, expected: str, got: str, secret: bool = False):
+        self.path, self.expected, self.got, self.secret = path, expected, got, secret
+        super().__init__(f"{path}: expected {expected}, got {got}")

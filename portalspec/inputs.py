@@ -25,7 +25,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Iterable, Iterator, Mapping
+from typing import IO, Any, Iterable, Iterator, Mapping
 
 from .diagnostics import Diagnostic, InputError, did_you_mean
 from .loader import Document, read_document
@@ -200,13 +200,13 @@ class UserSource:
             self.skipped.append(f"{ref} ({reason})")
 
 
-def open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
-    raw = open(path, "rb")
-    if raw.read(2) == b"\x1f\x8b":
-        raw.seek(0)
-        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", newline="")
-    raw.seek(0)
-    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+def open_text(path: str | os.PathLike[str]) -> IO[str]:
+    """The file as text, gunzipped when it starts with gzip's magic bytes."""
+    with open(path, "rb") as probe:
+        zipped = probe.read(2) == b"\x1f\x8b"
+    # gzip.open owns its file, so closing the text wrapper closes everything under it.
+    binary: IO[bytes] = gzip.open(path, "rb") if zipped else open(path, "rb")
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")  # -sig: a BOM (Excel) is not data
 
 
 def read_users(path: str | os.PathLike[str], definition: Definition, values: Values) -> UserSource:
@@ -257,6 +257,7 @@ def _test_csv(name: str, definition: Definition) -> UserSource:
     if missing:
         raise InputError(f"{name}:1: missing column(s) for mapping variables: {', '.join(missing)}")
     users: list[User] = []
+    skipped: list[tuple[str, str]] = []
     cohort: dict[str, str] = {}
     for line, row in rows:
         if len(row) != len(header):
@@ -270,10 +271,16 @@ def _test_csv(name: str, definition: Definition) -> UserSource:
                 if cohort.setdefault(key, record[column]) != record[column]:
                     raise InputError(f"{name}:{line}: {column} is {record[column]!r} but earlier rows say "
                                      f"{cohort[key]!r}; cohort columns must agree on every row")
+        empty = [v for v in mapping_vars if record[v] == ""]
+        if empty:  # never sent with an empty id: reported, like the other shapes
+            skipped.append((f"line {line}", f"no {empty[0]}"))
+            continue
         users.append(User(operation, {v: record[v] for v in mapping_vars}, f"line {line}"))
     source = UserSource(name, users)
-    if {"id", "name"} <= cohort.keys():
-        source.cohort = Cohort(cohort["id"], cohort["name"], cohort.get("url", ""))
+    for ref, reason in skipped:
+        source.skip(ref, reason)
+    if cohort:  # what the columns say, field by field: rendering merges it with the values file
+        source.cohort = Cohort(cohort.get("id", ""), cohort.get("name", ""), cohort.get("url", ""))
     return source
 
 

@@ -1,0 +1,157 @@
+"""``portalspec cohorts list|download`` against the local fake of Amplitude."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from click.testing import CliRunner, Result
+
+import portalspec.cli.cohorts as cohorts_cli
+from portalspec.amplitude import AmplitudeClient, RetryNotice
+from portalspec.cli import main
+
+from .fake_amplitude import API_KEY, MEMBERS, SECRET_KEY, FakeAmplitude, export_csv, fake_amplitude  # noqa: F401
+
+CREDENTIALS = {"AMPLITUDE_API_KEY": API_KEY, "AMPLITUDE_SECRET_KEY": SECRET_KEY}
+NO_CREDENTIALS: dict[str, str | None] = {"AMPLITUDE_API_KEY": None, "AMPLITUDE_SECRET_KEY": None}
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """The CLI's client sleeps into this list, on a clock that only moves when slept on."""
+    slept: list[float] = []
+    monkeypatch.setattr(cohorts_cli, "AmplitudeClient", functools.partial(
+        AmplitudeClient, sleep=slept.append, clock=lambda: sum(slept)))
+    yield slept
+
+
+def run(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    result = CliRunner().invoke(main, ["cohorts", *args], env=CREDENTIALS if env is None else env)
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def test_list_as_text(fake_amplitude: FakeAmplitude, sleeps: list[float]) -> None:
+    result = run("list", "--amplitude-url", fake_amplitude.url)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ID", "SIZE", "LAST", "COMPUTED", "NAME"]
+    assert lines[1].split() == ["26umsb5", "3", "2022-02-04", "20:24", "UTC", "Loyal", "buyers"]
+    assert lines[2].endswith("Old trial users (archived)")
+    assert fake_amplitude.calls("list")[0].headers["authorization"].startswith("Basic ")
+
+
+def test_list_as_json(fake_amplitude: FakeAmplitude, sleeps: list[float]) -> None:
+    result = run("list", "--format", "json", "--amplitude-url", fake_amplitude.url)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [c["id"] for c in data] == ["26umsb5", "s7xeonk"]
+    assert data[0] == {"id": "26umsb5", "name": "Loyal buyers", "description": "Bought twice in 30 days", "size": 3,
+                       "last_computed": "2022-02-04T20:24:52Z", "archived": False, "published": True,
+                       "owners": ["dataadmin@example.com"], "app_id": "360829"}
+
+
+def test_download_writes_the_file(fake_amplitude: FakeAmplitude, sleeps: list[float], tmp_path: Path) -> None:
+    dest = tmp_path / "loyal.csv"
+    result = run("download", "26umsb5", "-o", str(dest), "--props", "--amplitude-url", fake_amplitude.url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"wrote 3 users to {dest}\n"
+    assert dest.read_bytes() == export_csv(MEMBERS["26umsb5"], props=True)
+    # Not a terminal: plain progress lines at most every 10 s (polls at 0, 5 and 12.5 s).
+    assert result.stderr == ("waiting for Amplitude to prepare cohort 26umsb5: JOB INPROGRESS (0s)\n"
+                             "waiting for Amplitude to prepare cohort 26umsb5: JOB COMPLETED (12s)\n")
+    assert sleeps == [5.0, 7.5]
+
+
+def test_credentials_can_be_options(fake_amplitude: FakeAmplitude, sleeps: list[float]) -> None:
+    result = run("list", "--api-key", API_KEY, "--secret-key", SECRET_KEY, "--amplitude-url", fake_amplitude.url,
+                 env=NO_CREDENTIALS)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("env, missing", [
+    (NO_CREDENTIALS, "give an API key (--api-key or AMPLITUDE_API_KEY) and a secret key"),
+    ({"AMPLITUDE_API_KEY": API_KEY, "AMPLITUDE_SECRET_KEY": ""}, "give a secret key (--secret-key or "),
+])
+def test_missing_credentials_are_a_clear_error(fake_amplitude: FakeAmplitude, env: dict[str, str | None],
+                                              missing: str, tmp_path: Path) -> None:
+    result = run("download", "26umsb5", "-o", str(tmp_path / "c.csv"), "--amplitude-url", fake_amplitude.url, env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: missing Amplitude credentials: " + missing)
+    assert len(result.stderr.splitlines()) == 1
+    assert fake_amplitude.requests == [] and not (tmp_path / "c.csv").exists()
+
+
+def test_rejected_credentials_exit_1_without_the_secret(fake_amplitude: FakeAmplitude, sleeps: list[float]) -> None:
+    result = run("list", "--amplitude-url", fake_amplitude.url,
+                 env={"AMPLITUDE_API_KEY": API_KEY, "AMPLITUDE_SECRET_KEY": "not-the-secret-42"})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: Amplitude rejected the credentials (HTTP 401) while listing cohorts")
+    assert "check the API key and secret key" in result.stderr
+    assert "not-the-secret-42" not in result.output and len(result.stderr.splitlines()) == 1
+
+
+def test_an_unreachable_amplitude_is_one_line(sleeps: list[float]) -> None:
+    with FakeAmplitude() as fake:
+        url = fake.url  # closed once the block ends
+    result = run("list", "--amplitude-url", url, "--max-retries", "2")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: cannot reach {url}")
+    assert "gave up after 2 retries" in errors[0]
+    assert result.stderr.count("warning: cannot reach") == 2
+    assert len(sleeps) == 2 and 0.8 <= sleeps[0] <= 1.2 and 1.6 <= sleeps[1] <= 2.4  # 1 s, 2 s with jitter
+
+
+def test_a_bad_amplitude_url_is_a_clear_error() -> None:
+    result = run("list", "--amplitude-url", "localhost:8080")
+    assert result.exit_code == 1
+    assert result.stderr == "error: Amplitude URL 'localhost:8080' must look like https://host[:port]\n"
+
+
+def test_rate_limiting_is_reported_while_retrying(fake_amplitude: FakeAmplitude, sleeps: list[float]) -> None:
+    fake_amplitude.fail("list", 429, retry_after="3")
+    result = run("list", "--format", "json", "--amplitude-url", fake_amplitude.url)
+    assert result.exit_code == 0, result.output
+    assert sleeps == [3.0]
+    assert "warning: Amplitude is rate limiting (HTTP 429)" in result.stderr
+    assert "while listing cohorts; retry 1 of 8 in 3s" in result.stderr
+    assert len(json.loads(result.stdout)) == 2
+
+
+def test_a_timed_out_export_can_be_fetched_later(fake_amplitude: FakeAmplitude, sleeps: list[float],
+                                                 tmp_path: Path) -> None:
+    fake_amplitude.polls = 4
+    dest = tmp_path / "c.csv"
+    first = run("download", "26umsb5", "-o", str(dest), "--timeout", "10", "--amplitude-url", fake_amplitude.url)
+    assert first.exit_code == 1 and not dest.exists()
+    assert "export req-1 is still JOB INPROGRESS after 10s" in first.stderr
+    assert "add --request-id req-1 to fetch it without requesting a new one" in first.stderr
+    second = run("download", "26umsb5", "-o", str(dest), "--request-id", "req-1", "--amplitude-url", fake_amplitude.url)
+    assert second.exit_code == 0, second.output
+    assert len(fake_amplitude.calls("request")) == 1 and dest.read_bytes() == export_csv(MEMBERS["26umsb5"], False)
+
+
+def test_plain_progress_is_throttled(capsys: pytest.CaptureFixture[str]) -> None:
+    console = cohorts_cli._Console(tty=False, every=10)
+    update = console.progress("waiting")
+    for elapsed in (0, 4, 9.9, 10, 15, 25):
+        update(elapsed, "JOB INPROGRESS")
+    assert capsys.readouterr().err.splitlines() == ["waiting: JOB INPROGRESS (0s)", "waiting: JOB INPROGRESS (10s)",
+                                                    "waiting: JOB INPROGRESS (25s)"]
+
+
+def test_terminal_progress_rewrites_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    console = cohorts_cli._Console(tty=True)
+    update = console.progress("waiting")
+    update(0, "JOB INPROGRESS")
+    update(5, "JOB COMPLETED")
+    console.retry(RetryNotice("downloading export r", "Amplitude answered HTTP 502", 2.0, 1, 8))
+    err = capsys.readouterr().err
+    assert err.startswith("\rwaiting: JOB INPROGRESS (0s)\rwaiting: JOB COMPLETED (5s) \n")
+    assert err.endswith("warning: Amplitude answered HTTP 502 while downloading export r; retry 1 of 8 in 2s\n")
