@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+import tempfile
 import time
-from typing import Any
+from pathlib import Path
 
 import click
 
+from ..amplitude import AmplitudeClient
 from ..compiler import compile as compile_definition
-from ..diagnostics import InputError
-from ..inputs import load_values
+from ..diagnostics import InputError, PortalspecError
+from ..inputs import Cohort, Values, load_values
+from ..model import Definition
 from ..retry import RetryPolicy
 from ..sync import DEFAULT_STATE, Progress, State, SyncOptions, SyncReport, sync
 from ..sync.sources import read_membership
@@ -67,12 +71,43 @@ def _text(report: SyncReport, name: str) -> str:
     return "\n".join(lines)
 
 
+def _pull(definition: Definition, values: Values, cohort_id: str, api_key: str | None, secret_key: str | None,
+          region: str, base_url: str | None, directory: str) -> tuple[str, Values]:
+    """Download the cohort from Amplitude to a temporary file; fill the cohort's name from
+    Amplitude when the values file does not give it."""
+    if not api_key or not secret_key:
+        fail("--amplitude-cohort needs Amplitude credentials: --amplitude-api-key and --amplitude-secret-key "
+             "(or AMPLITUDE_API_KEY and AMPLITUDE_SECRET_KEY)")
+    if values.cohort is not None and values.cohort.id != cohort_id:
+        fail(f"--amplitude-cohort {cohort_id} but the values file's cohort is {values.cohort.id}")
+    # Properties other than the two ids come only with props=1.
+    props = any(p not in ("user_id", "amplitude_id") for p in values.mappings.values())
+    target = Path(directory) / f"cohort-{cohort_id}.csv"
+    with AmplitudeClient(api_key, secret_key, region=region, base_url=base_url) as client:
+        if values.cohort is None:
+            info = next((c for c in client.list_cohorts() if c.id == cohort_id), None)
+            if info is None:
+                fail(f"Amplitude has no cohort {cohort_id} in this project ('portalspec cohorts list' shows them)")
+            values = dataclasses.replace(values, cohort=Cohort(info.id, info.name, ""))
+        result = client.download(cohort_id, target, props=props, progress=lambda elapsed, status: click.echo(
+            f"waiting for Amplitude to prepare cohort {cohort_id}: {status} ({elapsed:.0f}s)", err=True))
+    click.echo(f"pulled {result.users:,} users of cohort {cohort_id} from Amplitude", err=True)
+    return str(target), values
+
+
 @main.command(name="sync")
 @click.argument("definition", type=click.Path(path_type=str))
 @click.option("--values", "values_file", required=True, type=click.Path(path_type=str),
               help="Values file: fields, mappings and the cohort.")
 @click.option("--cohort-file", type=click.Path(path_type=str),
               help="The cohort's members: an Amplitude export CSV (gzip ok), JSON lines, or one id per line.")
+@click.option("--amplitude-cohort", metavar="ID", help="Pull the cohort's members from Amplitude instead.")
+@click.option("--amplitude-api-key", envvar="AMPLITUDE_API_KEY", show_envvar=True, metavar="KEY",
+              help="With --amplitude-cohort: the Amplitude project's API key.")
+@click.option("--amplitude-secret-key", envvar="AMPLITUDE_SECRET_KEY", show_envvar=True, metavar="KEY",
+              help="With --amplitude-cohort: the project's secret key.")
+@click.option("--amplitude-region", type=click.Choice(["us", "eu"]), default="us", show_default=True)
+@click.option("--amplitude-url", metavar="URL", help="Another Amplitude base URL (a proxy, a local fake).")
 @click.option("--state", "state_file", type=click.Path(path_type=str), default=str(DEFAULT_STATE), show_default=True,
               help="SQLite file of list ids, delivered memberships and run history.")
 @click.option("--dry-run", is_flag=True, help="Show the plan (requests, users, bytes per endpoint); send nothing.")
@@ -83,27 +118,33 @@ def _text(report: SyncReport, name: str) -> str:
 @click.option("--timeout", type=click.FloatRange(0.1), default=30.0, show_default=True, help="Seconds per request.")
 @click.option("--base-url", help="Replace every endpoint's scheme and host (staging, or portalspec serve).")
 @FORMAT
-def sync_command(definition: str, values_file: str, cohort_file: str | None, state_file: str, dry_run: bool,
-                 concurrency: int, max_retries: int, backoff_base: float, timeout: float, base_url: str | None,
-                 fmt: str) -> None:
+def sync_command(definition: str, values_file: str, cohort_file: str | None, amplitude_cohort: str | None,
+                 amplitude_api_key: str | None, amplitude_secret_key: str | None, amplitude_region: str,
+                 amplitude_url: str | None, state_file: str, dry_run: bool, concurrency: int, max_retries: int,
+                 backoff_base: float, timeout: float, base_url: str | None, fmt: str) -> None:
     """Sync a cohort: create the list once, then send who entered and who left since the last run.
 
     Exit 0 when everything was delivered (or nothing changed), 1 when some users are still
     owed — they are sent by the next run; none is ever skipped.
     """
     integration = compile_definition(load_or_exit(definition))
-    if not cohort_file:
-        fail("give the cohort's members with --cohort-file")
+    if bool(cohort_file) == bool(amplitude_cohort):
+        fail("give the cohort's members with either --cohort-file or --amplitude-cohort")
     options = SyncOptions(concurrency=concurrency, retry=RetryPolicy(max_retries=max_retries, base=backoff_base),
                           dry_run=dry_run)
     report: SyncReport | None = None
     try:
         values = load_values(values_file)
-        members = read_membership(cohort_file, integration.definition, values)
-        with State(state_file) as state, Transport(timeout=timeout, base_url=base_url) as transport:
+        with tempfile.TemporaryDirectory(prefix="portalspec-") as pulled, State(state_file) as state, \
+                Transport(timeout=timeout, base_url=base_url) as transport:
+            if amplitude_cohort:
+                cohort_file, values = _pull(integration.definition, values, amplitude_cohort, amplitude_api_key,
+                                            amplitude_secret_key, amplitude_region, amplitude_url, pulled)
+            assert cohort_file is not None
+            members = read_membership(cohort_file, integration.definition, values)
             report = sync(integration, values, members, state=state, transport=transport, options=options,
                           progress=_ProgressDisplay(fmt == "text"))
-    except InputError as exc:
+    except PortalspecError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted: what was delivered is recorded; the next run sends the rest")
