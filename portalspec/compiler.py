@@ -44,6 +44,14 @@ class Integration:
     def endpoint(self, name: str) -> CompiledEndpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)
 
+    def batch_endpoint(self, operation: str) -> CompiledEndpoint:
+        """Where users entering (``add``) or leaving (``remove``) the cohort are sent."""
+        name = "update_users" if self.definition.type == "property" else (
+            "add_users" if operation == "add" else "remove_users")
+        endpoint = self.endpoint(name)
+        assert endpoint is not None, name  # the checks guarantee the endpoints of each type
+        return endpoint
+
     def render(self, values: Any, users: Iterable[Any] = (), endpoint: str | None = None,
                list_id: str | int | None = None, **options: Any) -> Iterator[Any]:
         """The requests Amplitude would send, in order: create_list (list-based), every entering

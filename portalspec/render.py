@@ -73,13 +73,14 @@ def render(integration: Integration, values: Values, users: Iterable[UserInput] 
         return
     if definition.type == "list":
         env["list_id"] = _list_id(integration, values, list_id, response, created, builder)
+        _check_text(env["list_id"], "$list_id")
     wanted = frozenset({ADD, REMOVE})
     if endpoint in ("add_users", "remove_users"):
         wanted = frozenset({ADD if endpoint == "add_users" else REMOVE})
-    sizes = {op: _target(integration, op).batch_size for op in (ADD, REMOVE)}
+    sizes = {op: integration.batch_endpoint(op).batch_size for op in (ADD, REMOVE)}
     variables = [m.variable for m in definition.mapping_fields]
     for batch in batches(users, sizes, variables, wanted):
-        yield builder.batch(_target(integration, batch.operation), batch)
+        yield builder.batch(integration.batch_endpoint(batch.operation), batch)
 
 
 def _cohort(values: Values, users: Iterable[UserInput]) -> Cohort:
@@ -105,14 +106,6 @@ def _check_text(value: Any, what: str) -> None:
         except UnicodeEncodeError as exc:
             raise InputError(f"{what} contains a lone surrogate (U+{ord(value[exc.start]):04X}), "
                              "which cannot be sent as UTF-8") from None
-
-
-def _target(integration: Integration, operation: str) -> CompiledEndpoint:
-    name = "update_users" if integration.definition.type == "property" else (
-        "add_users" if operation == ADD else "remove_users")
-    target = integration.endpoint(name)
-    assert target is not None  # the checks guarantee the endpoints of each type
-    return target
 
 
 def _list_id(integration: Integration, values: Values, given: str | int | None, response: Any,
@@ -151,6 +144,11 @@ def list_id_from_response(integration: Integration, created: Request | None, *, 
         return str(found[spec.path.lower()])
     if spec.source == "request_body":
         body = json.loads(created.text or "null") if created is not None else None
+    if body is None:
+        # find_list_id(path, None) only checks the path and answers "": a response that is not
+        # JSON (or is null) must not become an empty list id.
+        where = "create_list request" if spec.source == "request_body" else "create_list response"
+        raise InputError(f"the {where} has no JSON body to read the list id ('{spec.path}') from")
     try:
         return find_list_id(spec.path, body)
     except JSONPathError as exc:
@@ -171,9 +169,9 @@ class _Builder:
     def _auth_headers(self, env: dict[str, Any]) -> list[tuple[str, str]]:
         auth = self.integration.definition.auth
         if auth.method == "bearer":
-            return [("Authorization", "Bearer " + _header_value(env["bearer_token"], "$bearer_token"))]
+            return [("Authorization", "Bearer " + _header_value(env["bearer_token"], "$bearer_token", "Authorization"))]
         if auth.method == "header":
-            return [(auth.header_name or "", _header_value(env["api_key"], "$api_key"))]
+            return [(auth.header_name or "", _header_value(env["api_key"], "$api_key", auth.header_name or ""))]
         if auth.method == "basic":
             user, password = env["api_key"], env.get("secret_key", "")
             if any(value == sentinel for sentinel, _ in self.masked for value in (user, password)):
@@ -214,7 +212,10 @@ class _Builder:
         if key not in self._items:
             assert endpoint.item is not None  # the checks require an item template with $items
             per_batch = {"amp_in_cohort": batch.operation == ADD, "amp_operation": batch.operation}
-            self._items[key] = _ItemRenderer(endpoint.item.bind({**self.env, **per_batch}))
+            try:
+                self._items[key] = _ItemRenderer(endpoint.item.bind({**self.env, **per_batch}))
+            except SubstitutionError as exc:
+                raise InputError(str(exc)) from None
         return self.request(endpoint, {"items": RawJSON(self._items[key].render(batch))}, batch)
 
 
@@ -234,11 +235,11 @@ def _message_id(integration: str, env: dict[str, Any], endpoint: str, batch: Bat
     return str(uuid.uuid5(_MESSAGE_NAMESPACE, digest.hexdigest()))
 
 
-def _header_value(value: Any, what: str) -> str:
+def _header_value(value: Any, what: str, header: str) -> str:
     try:
         return encode_header(value)
     except SubstitutionError as exc:
-        raise InputError(f"{what} in the auth header: {exc}") from None
+        raise InputError(f"{what} in the auth header {header}: {exc}") from None
 
 
 class _ItemRenderer:

@@ -219,15 +219,9 @@ class Engine:
     def _requests(self, list_id: Any, diff: Difference) -> Iterator[tuple[str, Sequence[str], Request]]:
         """(operation, keys, request) for every batch: entering first, then leaving. Lazy, so
         only the batches in flight are ever rendered and held."""
-        definition = self.integration.definition
         for operation, keys in ((ADD, diff.entering), (REMOVE, diff.leaving)):
-            if not keys:
-                continue
-            target = "update_users" if definition.type == "property" else (
-                "add_users" if operation == ADD else "remove_users")
-            endpoint = self.integration.endpoint(target)
-            assert endpoint is not None
-            size = endpoint.batch_size
+            endpoint = self.integration.batch_endpoint(operation)
+            target, size = endpoint.name, endpoint.batch_size
             for start in range(0, len(keys), size):
                 chunk = keys[start:start + size]
                 users = [Members(operation, _columns(chunk, self.variables))]
@@ -238,7 +232,7 @@ class Engine:
     def _deliver(self, sync_id: int, list_id: Any, diff: Difference, counts: Counter[str],
                  errors: list[str]) -> None:
         total_users = len(diff.entering) + len(diff.leaving)
-        sizes = {op: self._batch_size(op) for op in (ADD, REMOVE)}
+        sizes = {op: self.integration.batch_endpoint(op).batch_size for op in (ADD, REMOVE)}
         total_requests = sum(-(-len(keys) // sizes[op]) for op, keys in ((ADD, diff.entering), (REMOVE, diff.leaving)))
         pending = self._requests(list_id, diff)
         limit = max(1, self.options.concurrency)
@@ -256,12 +250,6 @@ class Engine:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
-
-    def _batch_size(self, operation: str) -> int:
-        definition = self.integration.definition
-        name = "update_users" if definition.type == "property" else ("add_users" if operation == ADD else "remove_users")
-        endpoint = self.integration.endpoint(name)
-        return endpoint.batch_size if endpoint else 1
 
     def _collect(self, sync_id: int, in_flight: dict[Future[_Result], tuple[str, Sequence[str]]],
                  counts: Counter[str], errors: list[str], total_requests: int, total_users: int) -> None:
