@@ -1,0 +1,548 @@
+"""A destination derived from a definition: the WSGI app behind ``portalspec serve``.
+
+It behaves as the API the definition describes, so a partner can watch an integration work
+end to end before Amplitude reviews it:
+
+- routes are the endpoints' URL paths (the host is ignored; path variables are parameters),
+  and the method must match (405 otherwise);
+- authentication is checked as declared, against the values file (401, JSON body);
+- each body is read back through its payload template (:mod:`portalspec.matching`): a body
+  that does not fit is a 400 naming where it differs;
+- create_list creates a list and answers its id where the definition's ``list_id`` looks
+  for it; add/remove change that list's membership (404 for an unknown list); update_users
+  sets or clears the cohort trait per user;
+- ``GET /_portalspec/state`` and ``GET /_portalspec/requests`` show what it holds and got;
+- faults can be injected (a seeded failure rate, a status, ``Retry-After``, latency)
+  without touching the state, to test how a sender copes.
+
+Order of checks: route (404/405), latency and injected failure, credentials (401), the
+values file's fields in the path (404), body (400), then the list (404). The app is pure WSGI: it can be driven in
+process by werkzeug's test ``Client`` or served by :mod:`portalspec.serve`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hmac
+import json
+import os
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Mapping, Union
+from urllib.parse import quote, unquote, urlsplit
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import BaseConverter, Map, Rule
+from werkzeug.wrappers import Request as WsgiRequest
+from werkzeug.wrappers import Response as WsgiResponse
+
+from .compiler import CompiledEndpoint, Integration
+from .compiler import compile as compile_definition
+from .diagnostics import InputError, PayloadMismatch
+from .formats import MASK
+from .inputs import Values, load_values, resolve_fields
+from .jsonpath import JSONPathError, compile_path, find_list_id
+from .macros import slugify
+from .masking import Masker
+from .matching import Captured, PayloadMatcher, match_text, same_value
+from .model import Definition
+from .store import Store, member_key
+from .template import Template, as_text
+from .validate import load
+
+CONTROL_PREFIX = "/_portalspec/"
+BODY_EXCERPT = 500
+MAX_BODY = 64 * 1024 * 1024
+_PATH_SAFE = "!$&'()*+,;=:@-._~"  # what a path segment may hold unencoded (RFC 3986 pchar)
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_MARKER = re.compile(f"{_OPEN}(\\d+){_CLOSE}")
+
+
+class _Segment(BaseConverter):
+    """One path segment, possibly empty; its value percent-decoded (so ``%2F`` is a ``/``
+    inside the value, not a separator)."""
+
+    regex = "[^/]*"
+    part_isolating = True
+
+    def to_python(self, value: str) -> str:
+        return unquote(value)
+
+
+def canonical_path(path: str) -> str:
+    """A path with each segment's percent-encoding normalised, ``%2F`` kept: senders and
+    templates may encode the same text differently (``~`` or ``%7E``)."""
+    return "/".join(quote(unquote(piece), safe=_PATH_SAFE) for piece in path.split("/"))
+
+
+def route_rule(url: Template) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A werkzeug rule for a URL template's path, and (rule argument, variable) pairs."""
+    text: list[str] = []
+    names: list[str] = []
+    for part in url.parts:
+        if isinstance(part, str):
+            text.append(part)
+        else:
+            text.append(f"{_OPEN}{len(names)}{_CLOSE}")
+            names.append(part.name)
+    path = urlsplit("".join(text)).path or "/"
+    rule: list[str] = []
+    params: list[tuple[str, str]] = []
+    pieces = _MARKER.split(path)  # literal, index, literal, …
+    for i, piece in enumerate(pieces):
+        if i % 2 == 0:
+            # quote() also escapes '<' and '>', the only text werkzeug's rule syntax reads
+            rule.append(canonical_path(piece))
+        else:
+            params.append((f"p{len(params)}", names[int(piece)]))
+            rule.append(f"<seg:{params[-1][0]}>")
+    return "".join(rule), tuple(params)
+
+
+def _wsgi_text(value: str) -> str:
+    """A WSGI environ string (bytes as latin-1) as the UTF-8 text it carries."""
+    try:
+        return value.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # already text (some servers pass it decoded)
+        return value
+
+
+def _raw_path(environ: Mapping[str, Any]) -> str:
+    """The request path as sent, percent-encoding intact (PATH_INFO has ``%2F`` decoded)."""
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if raw:
+        raw = _wsgi_text(raw)
+        path = raw if raw.startswith("/") else urlsplit(raw).path
+        return canonical_path(path.split("?", 1)[0].split("#", 1)[0] or "/")
+    return canonical_path(quote(_wsgi_text(environ.get("PATH_INFO", "/")), safe="/"))
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Failures to inject, for testing how a sender copes. Deterministic with ``seed``.
+    An injected failure answers before credentials and body are read, and changes nothing."""
+
+    fail_rate: float = 0.0  # 0..1, the share of endpoint requests that fail
+    fail_status: int = 500
+    retry_after: int | None = None  # seconds, sent as Retry-After on injected failures
+    latency_ms: float = 0.0  # added to every endpoint request
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fail_rate <= 1.0:
+            raise InputError(f"fail rate {self.fail_rate} is not between 0 and 1")
+        if not 400 <= self.fail_status <= 599:
+            raise InputError(f"fail status {self.fail_status} is not an HTTP error status (400-599)")
+        if self.retry_after is not None and self.retry_after < 0:
+            raise InputError("retry-after must be 0 seconds or more")
+        if self.latency_ms < 0:
+            raise InputError("latency must be 0 ms or more")
+
+
+@dataclass(frozen=True)
+class _AuthCheck:
+    header: str
+    kind: str  # bearer | basic | exact | template
+    expected: Any  # token, (user, password), value, or Template
+    description: str
+
+
+@dataclass(frozen=True)
+class _Route:
+    endpoint: CompiledEndpoint
+    params: tuple[tuple[str, str], ...]
+    matcher: PayloadMatcher
+    auth: tuple[_AuthCheck, ...]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: int
+    body: Any
+    endpoint: str = ""
+    message: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    injected: bool = False
+
+
+def _error(status: int, message: str, endpoint: str = "", **extra: Any) -> _Outcome:
+    return _Outcome(status, {"error": message, **extra}, endpoint, message)
+
+
+DefinitionSource = Union[Definition, Integration, str, "os.PathLike[str]"]
+ValuesSource = Union[Values, str, "os.PathLike[str]"]
+
+
+class Destination:
+    """The WSGI app of a definition's destination. Thread-safe (the store holds a lock)."""
+
+    def __init__(self, integration: Integration, values: Values, *, store: Store | None = None,
+                 faults: Faults = Faults(), log: Callable[[str], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.integration = integration
+        self.definition = integration.definition
+        self.values = values
+        self.env = resolve_fields(self.definition, values)
+        self.masker = Masker.for_values(self.definition, self.env)
+        self.store = store if store is not None else Store(integration=self.definition.name)
+        self.faults = faults
+        self.log = log
+        self.sleep = sleep
+        self._random = random.Random(faults.seed)
+        self._random_lock = threading.Lock()
+        cohort = values.cohort
+        self.hints: dict[str, Any] = {} if cohort is None else {
+            "amp_cohort_id": cohort.id, "amp_cohort_name": cohort.name, "amp_cohort_url": cohort.url,
+            "amplitude_cohort_name": slugify(cohort.name)}
+        self.mapping = tuple(m.variable for m in self.definition.mapping_fields)
+        self._secret_headers = self._secret_header_names()
+        self._groups: list[list[_Route]] = []
+        self._map = self._build_map()
+        self._id_kind = self._list_id_kind()
+
+    # --- construction -------------------------------------------------------------
+    def _build_map(self) -> Map:
+        groups: dict[tuple[str, str], int] = {}
+        rules: list[Rule] = []
+        secrets = self.definition.secret_variables
+        for endpoint in self.integration.endpoints:
+            rule, params = route_rule(endpoint.url)
+            matcher = PayloadMatcher.compile(endpoint.payload, endpoint.item,
+                                             item_variables=frozenset(self.mapping), secrets=secrets)
+            route = _Route(endpoint, params, matcher, self._auth_checks(endpoint))
+            key = (rule, endpoint.method)
+            if key not in groups:
+                # Endpoints sharing a path and method are told apart by their bodies.
+                groups[key] = len(self._groups)
+                self._groups.append([])
+                rules.append(Rule(rule, endpoint=groups[key], methods=[endpoint.method]))
+            self._groups[groups[key]].append(route)
+        return Map(rules, converters={"seg": _Segment}, strict_slashes=False, merge_slashes=False)
+
+    def _auth_checks(self, endpoint: CompiledEndpoint) -> tuple[_AuthCheck, ...]:
+        auth = self.definition.auth
+        checks: list[_AuthCheck] = []
+        overridden = {name.lower() for name, _ in endpoint.headers}
+        if auth.method == "bearer" and "authorization" not in overridden:
+            checks.append(_AuthCheck("Authorization", "bearer", as_text(self.env["bearer_token"]), "bearer token"))
+        elif auth.method == "basic" and "authorization" not in overridden:
+            pair = (as_text(self.env["api_key"]), as_text(self.env.get("secret_key", "")))
+            checks.append(_AuthCheck("Authorization", "basic", pair, "basic credentials"))
+        elif auth.method == "header" and auth.header_name and auth.header_name.lower() not in overridden:
+            checks.append(_AuthCheck(auth.header_name, "exact", as_text(self.env["api_key"]), "API key"))
+        secrets = self.definition.secret_variables
+        for name, template in endpoint.headers:
+            if template.names & secrets:
+                checks.append(_AuthCheck(name, "template", template, f"'{_spelling(template)}'"))
+        return tuple(checks)
+
+    def _secret_header_names(self) -> frozenset[str]:
+        names = {"authorization"}
+        if self.definition.auth.header_name:
+            names.add(self.definition.auth.header_name.lower())
+        for endpoint in self.integration.endpoints:
+            names.update(n.lower() for n, t in endpoint.headers if t.names & self.definition.secret_variables)
+        return frozenset(names)
+
+    def _list_id_kind(self) -> tuple[type, str]:
+        """New ids follow example_response's id: an integer, or a string (with its prefix)."""
+        create = self.integration.endpoint("create_list")
+        spec = create.spec.list_id if create is not None else None
+        if spec is None or create is None or create.spec.example_response is None:
+            return int, ""
+        example: Any
+        try:
+            if spec.source == "response_header":
+                found = {str(k).lower(): v for k, v in dict(create.spec.example_response).items()}
+                example = found.get(spec.path.lower(), "")
+            else:
+                example = find_list_id(spec.path, create.spec.example_response)
+        except (JSONPathError, TypeError, ValueError):
+            return int, ""
+        if isinstance(example, (int, float)) and spec.source == "response_body":
+            return int, ""
+        prefix = re.match(r"[A-Za-z]+[_-]", str(example))
+        return str, prefix.group(0) if prefix else "list-"
+
+    # --- the WSGI app -------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = WsgiRequest(environ)
+        request.max_content_length = MAX_BODY
+        return self.respond(request)(environ, start_response)
+
+    def respond(self, request: WsgiRequest) -> WsgiResponse:
+        started = time.perf_counter()
+        path = _raw_path(request.environ)
+        control = path.startswith(CONTROL_PREFIX)
+        body = b""
+        try:
+            if control:
+                outcome = self._control(request, path)
+            else:
+                body = request.get_data(cache=True)
+                outcome = self._endpoint(request, path, body)
+        except HTTPException as exc:  # a body over MAX_BODY, say
+            outcome = _error(exc.code or 400, exc.description or exc.name)
+        except Exception as exc:  # noqa: BLE001 - a bug must answer 500, not kill the connection
+            outcome = _error(500, f"portalspec serve failed on this request: {type(exc).__name__}: {exc}")
+        response = WsgiResponse(json.dumps(outcome.body, ensure_ascii=False), outcome.status,
+                                mimetype="application/json", headers=list(outcome.headers))
+        shown = self.masker(path)
+        if not control:
+            self.store.record_request({
+                "method": request.method, "path": shown, "endpoint": outcome.endpoint or None,
+                "status": outcome.status, "injected": outcome.injected,
+                "headers": {k: (MASK if k.lower() in self._secret_headers else self.masker(v))
+                            for k, v in request.headers.items()},
+                "body": self.masker(_excerpt(body)), "message": outcome.message,
+            })
+        if self.log is not None:
+            ms = (time.perf_counter() - started) * 1000
+            self.log(f"{request.method} {shown} {outcome.status} {outcome.endpoint or '-'} {ms:.1f}ms"
+                     + (" [injected]" if outcome.injected else "")
+                     + (f": {self.masker(outcome.message)}" if outcome.message and outcome.status >= 400 else ""))
+        return response
+
+    def _control(self, request: WsgiRequest, path: str) -> _Outcome:
+        views = {"/_portalspec/state": self.state, "/_portalspec/requests": self.requests}
+        if path not in views:
+            return _error(404, f"no {path}; try {', '.join(views)}")
+        if request.method != "GET":
+            return _Outcome(405, {"error": f"{path} answers GET only"}, headers=(("Allow", "GET"),))
+        return _Outcome(200, views[path]())
+
+    def state(self) -> dict[str, Any]:
+        """All lists with their members (list-based) and users with their traits (property-based)."""
+        return {"integration": self.definition.name, "type": self.definition.type, **self.store.snapshot()}
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The requests received on the endpoints, oldest first, secrets masked."""
+        return self.store.requests()
+
+    def routes(self) -> list[str]:
+        """``METHOD /path/$variable  (endpoint)`` for each endpoint, as the definition spells it."""
+        out = []
+        for rule in self._map.iter_rules():
+            for route in self._groups[int(rule.endpoint)]:
+                params = dict(route.params)
+                path = re.sub(r"<seg:(p\d+)>", lambda m: "$" + params[m.group(1)], rule.rule)
+                out.append(f"{route.endpoint.method} {path}  ({route.endpoint.name})")
+        return out
+
+    # --- endpoints ----------------------------------------------------------------
+    def _endpoint(self, request: WsgiRequest, path: str, body: bytes) -> _Outcome:
+        adapter = self._map.bind("destination", "/")
+        try:
+            group, args = adapter.match(path, request.method)
+        except MethodNotAllowed as exc:
+            allowed = sorted(exc.valid_methods or ())
+            return _Outcome(405, {"error": f"{request.method} is not allowed on {self.masker(path)}",
+                                  "allowed": allowed}, message=f"method not allowed (allowed: {', '.join(allowed)})",
+                            headers=(("Allow", ", ".join(allowed)),))
+        except NotFound:
+            return _error(404, f"no endpoint of {self.definition.name} at {request.method} {self.masker(path)}",
+                          routes=self.routes())
+        routes = self._groups[int(group)]
+        extra: list[tuple[str, str]] = []
+        if self.faults.latency_ms:
+            self.sleep(self.faults.latency_ms / 1000)
+            extra.append(("X-Portalspec-Latency-Ms", f"{self.faults.latency_ms:g}"))
+        with self._random_lock:
+            injected = self._random.random() < self.faults.fail_rate
+        if injected:
+            if self.faults.retry_after is not None:
+                extra.append(("Retry-After", str(self.faults.retry_after)))
+            outcome = replace(_error(self.faults.fail_status, "injected failure (portalspec serve --fail-rate)",
+                                     routes[0].endpoint.name), injected=True)
+        else:
+            outcome = self._handle(routes, request, args, body)
+        return replace(outcome, headers=tuple(extra) + outcome.headers)
+
+    def _handle(self, routes: list[_Route], request: WsgiRequest, args: Mapping[str, str], body: bytes) -> _Outcome:
+        first: _Outcome | None = None
+        for route in routes:
+            outcome = self._try(route, request, args, body)
+            if outcome.status != 400 or len(routes) == 1:
+                return outcome
+            first = first or outcome
+        assert first is not None
+        return first
+
+    def _try(self, route: _Route, request: WsgiRequest, args: Mapping[str, str], body: bytes) -> _Outcome:
+        name = route.endpoint.name
+        problem = self._check_auth(route, request)
+        if problem is not None:
+            return _error(401, f"missing or wrong credentials: {problem}", name)
+        from_path = {variable: args[param] for param, variable in route.params}
+        for variable, value in from_path.items():
+            if variable in self.env and not same_value(self.env[variable], value):
+                secret = variable in self.definition.secret_variables
+                shown = "" if secret else f" '{value}' (this destination's is '{as_text(self.env[variable])}')"
+                return _error(404, f"unknown ${variable}{shown} in the path", name)
+        try:
+            document = json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            return _error(400, f"the body is not UTF-8 (byte {exc.start})", name)
+        except json.JSONDecodeError as exc:
+            return _error(400, f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", name)
+        except RecursionError:
+            return _error(400, "the body is nested too deeply", name)
+        try:
+            captured = route.matcher.match(document, {**self.env, **from_path}, self.hints)
+        except PayloadMismatch as exc:
+            status = 401 if exc.secret else 400
+            return _error(status, f"the body does not match the {name} payload template: {exc}", name,
+                          path=exc.path, expected=exc.expected, got=exc.got)
+        items = captured.items if captured.items is not None else ()
+        if len(items) > route.endpoint.batch_size:
+            return _error(400, f"{len(items)} items in one request; the definition's batch_size is "
+                               f"{route.endpoint.batch_size}", name)
+        if name == "create_list":
+            return self._create(route, document)
+        if name == "update_users":
+            return self._update(captured, name)
+        return self._membership(route, captured, name)
+
+    def _check_auth(self, route: _Route, request: WsgiRequest) -> str | None:
+        for check in route.auth:
+            value = request.headers.get(check.header)
+            if value is None:
+                return f"no {check.header} header ({check.description} expected)"
+            if check.kind == "bearer":
+                scheme, _, token = value.partition(" ")
+                if scheme.lower() != "bearer" or not _same_secret(token.strip(), check.expected):
+                    return f"{check.header} does not carry the expected bearer token"
+            elif check.kind == "basic":
+                scheme, _, encoded = value.partition(" ")
+                try:
+                    pair = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+                except (binascii.Error, UnicodeDecodeError):
+                    pair = None
+                if scheme.lower() != "basic" or pair is None or not _same_secret(pair, ":".join(check.expected)):
+                    return f"{check.header} does not carry the expected basic credentials"
+            elif check.kind == "exact":
+                if not _same_secret(value, check.expected):
+                    return f"{check.header} does not carry the expected API key"
+            elif match_text(check.expected, value, self.env) is None:
+                return f"{check.header} does not match {check.description}"
+        return None
+
+    def _create_new_list(self, request: Any) -> Any:
+        """A list with the next free id; creating is the check, so concurrent creates differ."""
+        kind, prefix = self._id_kind
+        number = self.store.next_list_number()
+        while True:
+            candidate: Any = number if kind is int else f"{prefix}{number}"
+            if self.store.create_list(candidate, request):
+                return candidate
+            number += 1
+
+    def _create(self, route: _Route, document: Any) -> _Outcome:
+        spec = route.endpoint.spec.list_id
+        assert spec is not None  # the checks require list_id on create_list
+        masked = self._mask_json(document)
+        if spec.source == "request_body":
+            try:
+                list_id = find_list_id(spec.path, document)
+            except JSONPathError as exc:
+                return _error(400, f"no list id in the request: {exc}", "create_list")
+            self.store.create_list(list_id, masked)  # an existing id is kept as it is: creating is idempotent
+            return _Outcome(200, {}, "create_list")
+        list_id = self._create_new_list(masked)
+        if spec.source == "response_header":
+            return _Outcome(200, {}, "create_list", headers=((spec.path, as_text(list_id)),))
+        example = route.endpoint.spec.example_response
+        answer = copy.deepcopy(example) if isinstance(example, (dict, list)) else {}
+        try:
+            answer = compile_path(spec.path).update_or_create(answer, list_id)
+            if find_list_id(spec.path, answer) != list_id:
+                raise JSONPathError("the path does not lead back to the id", about_document=True)
+        except Exception as exc:  # noqa: BLE001 - jsonpath-ng raises plain exceptions for odd paths
+            return _error(500, f"cannot answer the list id at '{spec.path}': {exc}", "create_list")
+        return _Outcome(200, answer, "create_list")
+
+    def _mask_json(self, value: Any) -> Any:
+        """``value`` with secrets masked in every string (and key), its structure intact."""
+        if isinstance(value, str):
+            return self.masker(value)
+        if isinstance(value, dict):
+            return {self.masker(k): self._mask_json(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._mask_json(v) for v in value]
+        return value
+
+    def _member(self, item: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        values = {v: item[v] for v in self.mapping if v in item}
+        first = next((v for v in self.mapping if v in item), None)
+        key = member_key(item[first]) if first is not None else json.dumps(dict(item), sort_keys=True)
+        return key, values
+
+    def _membership(self, route: _Route, captured: Captured, name: str) -> _Outcome:
+        if "list_id" in captured.values:
+            key = member_key(captured.values["list_id"])
+        else:
+            only = self.store.only_list()
+            if only is None:
+                return _error(400, f"{name} does not carry $list_id and there is not exactly one list", name)
+            key = only
+        if not self.store.has_list(key):
+            return _error(404, f"no list '{self.masker(key)}' (create one with create_list first)", name)
+        members = [self._member(item) for item in captured.items or ()]
+        list_id = self.store.list_id(key)
+        if name == "add_users":
+            size = self.store.add_members(key, members)
+            return _Outcome(200, {"list_id": list_id, "added": len(members), "size": size}, name)
+        removed, size = self.store.remove_members(key, [k for k, _ in members])
+        return _Outcome(200, {"list_id": list_id, "removed": removed, "not_members": len(members) - removed,
+                              "size": size}, name)
+
+    def _update(self, captured: Captured, name: str) -> _Outcome:
+        rows = []
+        for item in captured.items or ():
+            key, values = self._member(item)
+            cohort = item.get("amp_cohort_id", captured.values.get("amp_cohort_id"))
+            trait = as_text(cohort) if cohort is not None else self.definition.name
+            if "amp_in_cohort" in item:
+                value = bool(item["amp_in_cohort"])
+            elif "amp_operation" in item:
+                value = item["amp_operation"] == "add"
+            else:
+                value = True  # nothing says leaving: an update sets the trait
+            rows.append((key, trait, value, values))
+        return _Outcome(200, {"updated": self.store.set_traits(rows)}, name)
+
+
+def _same_secret(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+def _spelling(template: Template) -> str:
+    return "".join(p if isinstance(p, str) else f"${p.name}" for p in template.parts)
+
+
+def _excerpt(body: bytes) -> str:
+    text = body.decode("utf-8", "replace")
+    return text if len(text) <= BODY_EXCERPT else text[: BODY_EXCERPT - 1] + "…"
+
+
+def build_destination(definition: DefinitionSource, values: ValuesSource, *, state: str | None = None,
+                      faults: Faults = Faults(), log: Callable[[str], None] | None = None,
+                      sleep: Callable[[float], None] = time.sleep) -> Destination:
+    """A :class:`Destination` from a definition (path, Definition or Integration) and values
+    (path or Values); ``state`` is a SQLite file (default: in memory)."""
+    if isinstance(definition, Integration):
+        integration = definition
+    else:
+        integration = compile_definition(definition if isinstance(definition, Definition) else load(definition))
+    values = values if isinstance(values, Values) else load_values(values)
+    store = Store(state or ":memory:", integration=integration.definition.name)
+    try:
+        return Destination(integration, values, store=store, faults=faults, log=log, sleep=sleep)
+    except Exception:
+        store.close()
+        raise

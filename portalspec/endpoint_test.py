@@ -1,0 +1,182 @@
+"""The portal's Testing tab, as a library: send create_list, read the list id from its
+response, then send the add and remove batches (or the update batches), and report what
+happened — a value (:class:`EndpointTestReport`) that shows itself as text or as JSON.
+
+Like the Testing tab it shows rather than recovers: nothing is retried, a failed batch does
+not stop the next one, and when create_list yields no list id the batches are not sent (they
+would need it). Responses are classified with each endpoint's ``errors:`` table, so a
+matching row's friendly message is what the report says. Secrets never reach the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Iterable
+
+from .compiler import Integration
+from .diagnostics import InputError
+from .inputs import UserSource, Values, resolve_fields
+from .macros import MacroContext
+from .masking import Masker
+from .render import list_id_from_response, render
+from .request import Request
+from .transport import Response, Transport, TransportError, classify, rebase
+
+EXCERPT = 200
+FULL_BODY = 2000  # how much of a response is shown when the list id could not be read from it
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One request of the test: what was sent and what came back."""
+
+    endpoint: str
+    method: str
+    url: str  # as sent (after --base-url), secrets masked; "" when not sent
+    users: int  # users in the batch (0 for create_list)
+    sent: bool
+    ok: bool
+    status: int | None = None
+    elapsed: float | None = None  # seconds
+    reason: str = ""  # "OK", the errors table's reason or a generic one, "connection failed", "not sent"
+    message: str | None = None  # the definition's friendly message, or what went wrong
+    excerpt: str = ""  # the response body, short, secrets masked
+    list_id: str | int | float | None = None  # create_list: the id extracted
+    response_body: str | None = None  # create_list: the body the id was not found in
+    retry_after: float | None = None  # seconds, when the response said Retry-After
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint, "method": self.method, "url": self.url, "users": self.users,
+            "sent": self.sent, "ok": self.ok, "status": self.status,
+            "elapsed_ms": None if self.elapsed is None else round(self.elapsed * 1000, 1),
+            "reason": self.reason, "message": self.message, "excerpt": self.excerpt,
+            "retry_after": self.retry_after,
+            **({"list_id": self.list_id} if self.endpoint == "create_list" else {}),
+            **({"response_body": self.response_body} if self.response_body is not None else {}),
+        }
+
+    def to_text(self) -> list[str]:
+        mark = "ok  " if self.ok else ("--  " if not self.sent else "FAIL")
+        what = f"{self.method} {self.url}" if self.sent else "not sent"
+        batch = self.endpoint != "create_list" and self.sent
+        users = f"  ({self.users} user{'s' * (self.users != 1)})" if batch else ""
+        lines = [f"[{mark}] {self.endpoint:<13} {what}{users}"]
+        if not self.sent:
+            lines.append(f"         {self.message}")
+            return lines
+        if self.status is None:
+            lines.append(f"         {self.reason}: {self.message}")
+            return lines
+        took = f" in {self.elapsed * 1000:.0f} ms" if self.elapsed is not None else ""
+        wait = f" (Retry-After: {self.retry_after:g} s)" if self.retry_after is not None else ""
+        head = f"         {self.status} {self.reason}{took}{wait}"
+        lines.append(head + (f": {self.message}" if self.message else ""))
+        if self.excerpt:
+            lines.append(f"         response: {self.excerpt}")
+        if self.endpoint == "create_list" and self.list_id is not None:
+            lines.append(f"         $list_id = {self.list_id!r}" if isinstance(self.list_id, str)
+                         else f"         $list_id = {self.list_id}")
+        if self.response_body is not None and self.response_body != self.excerpt:
+            lines.append(f"         whole response: {self.response_body}")
+        return lines
+
+
+@dataclass(frozen=True)
+class EndpointTestReport:
+    integration: str
+    base_url: str | None
+    steps: tuple[StepResult, ...]
+    list_id: str | int | float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.steps) and all(s.ok for s in self.steps)
+
+    def summary(self) -> str:
+        if not self.steps:
+            return "FAILED: nothing was sent (the users file has no users)"
+        sent = [s for s in self.steps if s.sent]
+        failed = [s for s in sent if not s.ok]
+        unsent = len(self.steps) - len(sent)
+        if self.passed:
+            return f"PASSED: {len(sent)} request{'s' * (len(sent) != 1)} succeeded"
+        text = f"FAILED: {len(failed)} of {len(sent)} request{'s' * (len(sent) != 1)} failed"
+        return text + (f", {unsent} not sent" if unsent else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"integration": self.integration, "base_url": self.base_url, "passed": self.passed,
+                "list_id": self.list_id, "summary": self.summary(), "steps": [s.to_dict() for s in self.steps]}
+
+    def to_text(self) -> str:
+        where = f" against {self.base_url}" if self.base_url else ""
+        lines = [f"{self.integration}: endpoint test{where}"]
+        for step in self.steps:
+            lines.extend(step.to_text())
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+
+def _send(request: Request, transport: Transport, masker: Masker, integration: Integration
+          ) -> tuple[StepResult, Response | None]:
+    endpoint = integration.endpoint(request.endpoint)
+    errors = endpoint.spec.errors if endpoint is not None else ()
+    url = masker(rebase(request.url, transport.base_url))
+    base = StepResult(request.endpoint, request.method, url, request.items, sent=True, ok=False)
+    try:
+        response = transport.send(request)
+    except TransportError as exc:
+        return replace(base, reason="connection failed", message=masker(str(exc))), None
+    verdict = classify(response, errors)
+    return replace(base, ok=verdict.ok, status=response.status, elapsed=response.elapsed, reason=verdict.reason,
+                   message=verdict.message, excerpt=masker(response.excerpt(EXCERPT)),
+                   retry_after=response.retry_after if not verdict.ok else None), response
+
+
+def _read_list_id(integration: Integration, step: StepResult, request: Request, response: Response,
+                  masker: Masker) -> StepResult:
+    try:
+        found = list_id_from_response(integration, request, body=response.json(), headers=response.headers)
+        if found == "":
+            raise InputError("the list id found in the response is empty")
+    except InputError as exc:
+        body = masker(response.text)
+        return replace(step, ok=False, reason="no list id", message=masker(str(exc)),
+                       response_body=body if len(body) <= FULL_BODY else body[: FULL_BODY - 1] + "…")
+    return replace(step, list_id=found)
+
+
+def run_endpoint_test(integration: Integration, values: Values, users: Iterable[Any] = (), *,
+                      transport: Transport, context: MacroContext | None = None) -> EndpointTestReport:
+    """Send the test requests of ``integration`` through ``transport`` and report each.
+
+    Raises :class:`InputError` when the values or users do not fit the definition (nothing is
+    sent then, unless create_list already was); every network outcome is in the report.
+    """
+    definition = integration.definition
+    masker = Masker.for_values(definition, resolve_fields(definition, values))
+    context = context or MacroContext()
+    users = users if isinstance(users, UserSource) else UserSource("", users)
+    steps: list[StepResult] = []
+    list_id: str | int | float | None = None
+    if definition.type == "list":
+        request = next(iter(render(integration, values, users, endpoint="create_list", context=context)))
+        step, response = _send(request, transport, masker, integration)
+        if step.ok and response is not None:
+            step = _read_list_id(integration, step, request, response, masker)
+            list_id = step.list_id
+        steps.append(step)
+        if list_id is None:
+            why = "create_list's response held no list id" if step.reason == "no list id" else "create_list failed"
+            for name in ("add_users", "remove_users"):
+                endpoint = integration.endpoint(name)
+                if endpoint is not None:
+                    steps.append(StepResult(name, endpoint.method, "", 0, sent=False, ok=False, reason="not sent",
+                                            message=f"{why}, so there is no $list_id to send it with"))
+            return EndpointTestReport(definition.name, transport.base_url, tuple(steps))
+    for request in render(integration, values, users, list_id=list_id, context=context):
+        if request.endpoint == "create_list":
+            continue  # sent above; rendering the lifecycle yields it again
+        step, _ = _send(request, transport, masker, integration)
+        steps.append(step)
+    return EndpointTestReport(definition.name, transport.base_url, tuple(steps), list_id)

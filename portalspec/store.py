@@ -1,0 +1,194 @@
+"""The state of ``portalspec serve``: lists and their members, per-user traits, and the log of
+received requests, in SQLite — ``:memory:`` by default, a file to keep it across runs.
+
+One implementation for both. The server is threaded, so one connection is shared
+(``check_same_thread=False``) behind a lock: every method is one short transaction, and
+a batch's membership changes are applied together or not at all.
+
+A list id is kept twice: as text (``key``, what URLs and bodies compare against) and as
+JSON (``id_json``), so an integer id is answered as an integer.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+
+from .diagnostics import InputError
+from .template import as_text
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lists (
+    seq INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,        -- the id as text
+    id_json TEXT NOT NULL,           -- the id as answered (string or number)
+    created TEXT NOT NULL,
+    request TEXT NOT NULL            -- the create_list body (secrets masked), JSON
+);
+CREATE TABLE IF NOT EXISTS members (
+    list_key TEXT NOT NULL REFERENCES lists (key),
+    key TEXT NOT NULL,               -- the first mapping variable's value
+    seq INTEGER NOT NULL,            -- order of arrival, for a stable listing
+    "values" TEXT NOT NULL,          -- every mapped value, JSON
+    PRIMARY KEY (list_key, key)
+);
+CREATE TABLE IF NOT EXISTS traits (
+    user TEXT NOT NULL,
+    trait TEXT NOT NULL,
+    value TEXT NOT NULL,             -- JSON (true / false)
+    "values" TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (user, trait)
+);
+CREATE TABLE IF NOT EXISTS requests (
+    seq INTEGER PRIMARY KEY,
+    record TEXT NOT NULL             -- JSON: time, method, path, endpoint, status, headers, body…
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def member_key(value: Any) -> str:
+    """The text a member (or list) is known by: strings as they are, other JSON as JSON."""
+    return as_text(value) if isinstance(value, (str, int, float, bool)) else json.dumps(value, sort_keys=True)
+
+
+class Store:
+    """Lists, members, traits and the request log of one served integration."""
+
+    def __init__(self, path: str = ":memory:", integration: str | None = None):
+        self.path = path
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise InputError(f"{path}: cannot use as a state file: {exc}") from None
+        self._lock = threading.RLock()
+        # members and traits share one arrival counter, continued from a file's earlier runs
+        self._seq = int(self._scalar("SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM members), "
+                                     "(SELECT COALESCE(MAX(seq), 0) FROM traits))"))
+        if integration is not None:
+            # One file holds one integration's destination: another's lists would only confuse.
+            owner = self._scalar("SELECT value FROM meta WHERE key = 'integration'")
+            if owner is None:
+                self._db.execute("INSERT INTO meta VALUES ('integration', ?)", (integration,))
+            elif owner != integration:
+                self.close()
+                raise InputError(f"{path} holds the state of integration '{owner}', not '{integration}'; "
+                                 "use another --state file")
+
+    def _scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        row = self._db.execute(sql, args).fetchone()
+        return None if row is None else row[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- lists ----------------------------------------------------------------------
+    def next_list_number(self) -> int:
+        with self._lock:
+            return int(self._scalar("SELECT COALESCE(MAX(seq), 0) FROM lists")) + 1
+
+    def create_list(self, list_id: Any, request: Any) -> bool:
+        """Record a list; False (and nothing changed) if one with that id exists."""
+        with self._lock:
+            try:
+                self._db.execute("INSERT INTO lists (key, id_json, created, request) VALUES (?, ?, ?, ?)",
+                                 (member_key(list_id), json.dumps(list_id), _now(), json.dumps(request)))
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+    def has_list(self, key: str) -> bool:
+        with self._lock:
+            return self._scalar("SELECT 1 FROM lists WHERE key = ?", (key,)) is not None
+
+    def list_id(self, key: str) -> Any:
+        with self._lock:
+            text = self._scalar("SELECT id_json FROM lists WHERE key = ?", (key,))
+            return None if text is None else json.loads(text)
+
+    def only_list(self) -> str | None:
+        """The key of the one list there is (for definitions whose add/remove omit $list_id)."""
+        with self._lock:
+            rows = self._db.execute("SELECT key FROM lists LIMIT 2").fetchall()
+            return rows[0][0] if len(rows) == 1 else None
+
+    def add_members(self, list_key: str, members: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        """Add (or refresh) members; the list's size after."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            for key, values in members:
+                self._seq += 1
+                self._db.execute(
+                    'INSERT INTO members (list_key, key, seq, "values") VALUES (?, ?, ?, ?) '
+                    'ON CONFLICT (list_key, key) DO UPDATE SET "values" = excluded."values"',
+                    (list_key, key, self._seq, json.dumps(values, ensure_ascii=False)))
+            return int(self._scalar("SELECT COUNT(*) FROM members WHERE list_key = ?", (list_key,)))
+
+    def remove_members(self, list_key: str, keys: Iterable[str]) -> tuple[int, int]:
+        """Remove members (absent ones are no error: removing is idempotent); how many were
+        members, and the size after."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            cursor = self._db.executemany("DELETE FROM members WHERE list_key = ? AND key = ?",
+                                          ((list_key, key) for key in keys))
+            removed = max(cursor.rowcount, 0)
+            return removed, int(self._scalar("SELECT COUNT(*) FROM members WHERE list_key = ?", (list_key,)))
+
+    # --- traits (property-based) ----------------------------------------------------
+    def set_traits(self, rows: Iterable[tuple[str, str, Any, dict[str, Any]]]) -> int:
+        """Set ``trait`` of ``user`` to a value, for each (user, trait, value, mapped values)."""
+        count = 0
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            for user, trait, value, values in rows:
+                self._seq += 1
+                count += 1
+                self._db.execute(
+                    'INSERT INTO traits (user, trait, value, "values", seq) VALUES (?, ?, ?, ?, ?) '
+                    'ON CONFLICT (user, trait) DO UPDATE SET value = excluded.value, "values" = excluded."values"',
+                    (user, trait, json.dumps(value), json.dumps(values, ensure_ascii=False), self._seq))
+        return count
+
+    # --- requests -------------------------------------------------------------------
+    def record_request(self, record: dict[str, Any]) -> int:
+        with self._lock:
+            cursor = self._db.execute("INSERT INTO requests (record) VALUES (?)",
+                                      (json.dumps({"time": _now(), **record}, ensure_ascii=False),))
+            return int(cursor.lastrowid or 0)
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT seq, record FROM requests ORDER BY seq").fetchall()
+        return [{"seq": seq, **json.loads(record)} for seq, record in rows]
+
+    # --- the whole state ------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Every list with its members, and every user with its traits, as JSON-ready data."""
+        with self._lock:
+            lists = self._db.execute("SELECT key, id_json, created, request FROM lists ORDER BY seq").fetchall()
+            members = self._db.execute('SELECT list_key, key, "values" FROM members ORDER BY seq').fetchall()
+            traits = self._db.execute('SELECT user, trait, value, "values" FROM traits ORDER BY seq').fetchall()
+        by_list: dict[str, list[dict[str, Any]]] = {}
+        for list_key, key, values in members:
+            by_list.setdefault(list_key, []).append({"key": key, "values": json.loads(values)})
+        users: dict[str, dict[str, Any]] = {}
+        for user, trait, value, values in traits:
+            entry = users.setdefault(user, {"key": user, "values": {}, "traits": {}})
+            entry["values"] = json.loads(values)
+            entry["traits"][trait] = json.loads(value)
+        return {
+            "lists": [{"id": json.loads(id_json), "created": created, "request": json.loads(request),
+                       "size": len(by_list.get(key, ())), "members": by_list.get(key, [])}
+                      for key, id_json, created, request in lists],
+            "users": list(users.values()),
+        }

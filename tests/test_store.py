@@ -1,0 +1,106 @@
+"""The serve store: lists, members, traits and the request log, in memory or in a file."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from portalspec.diagnostics import InputError
+from portalspec.store import Store, member_key
+
+
+def test_lists_keep_the_id_type_and_refuse_a_duplicate():
+    store = Store()
+    assert store.create_list(7, {"name": "a"})
+    assert store.create_list("lst_1", {})
+    assert not store.create_list(7, {"name": "again"})
+    assert store.list_id("7") == 7 and store.list_id("lst_1") == "lst_1"
+    assert store.list_id("nope") is None
+    assert [entry["id"] for entry in store.snapshot()["lists"]] == [7, "lst_1"]
+    assert store.snapshot()["lists"][0]["request"] == {"name": "a"}
+
+
+def test_membership_adds_refreshes_and_removes():
+    store = Store()
+    store.create_list(1, {})
+    assert store.add_members("1", [("a", {"uid": "a", "email": "a@x"}), ("b", {"uid": "b"})]) == 2
+    assert store.add_members("1", [("a", {"uid": "a", "email": "new@x"})]) == 2
+    assert store.remove_members("1", ["b", "never-there"]) == (1, 1)
+    members = store.snapshot()["lists"][0]["members"]
+    assert members == [{"key": "a", "values": {"uid": "a", "email": "new@x"}}]
+
+
+def test_only_list_is_the_one_list_or_none():
+    store = Store()
+    assert store.only_list() is None
+    store.create_list("x", {})
+    assert store.only_list() == "x"
+    store.create_list("y", {})
+    assert store.only_list() is None
+
+
+def test_traits_are_set_and_cleared_per_user_and_trait():
+    store = Store()
+    store.set_traits([("u1", "3456", True, {"uid": "u1"}), ("u2", "3456", True, {"uid": "u2"})])
+    store.set_traits([("u1", "3456", False, {"uid": "u1"}), ("u1", "77", True, {"uid": "u1"})])
+    users = {u["key"]: u["traits"] for u in store.snapshot()["users"]}
+    assert users == {"u1": {"3456": False, "77": True}, "u2": {"3456": True}}
+
+
+def test_requests_are_logged_in_order():
+    store = Store()
+    store.record_request({"method": "POST", "status": 200})
+    store.record_request({"method": "DELETE", "status": 404})
+    log = store.requests()
+    assert [(r["seq"], r["method"], r["status"]) for r in log] == [(1, "POST", 200), (2, "DELETE", 404)]
+    assert all("time" in r for r in log)
+
+
+def test_a_file_keeps_the_state_across_runs(tmp_path: Path):
+    path = str(tmp_path / "state.db")
+    first = Store(path, integration="acme")
+    first.create_list(1, {})
+    first.add_members("1", [("a", {})])
+    first.close()
+    second = Store(path, integration="acme")
+    assert second.snapshot()["lists"][0]["members"] == [{"key": "a", "values": {}}]
+    second.add_members("1", [("b", {})])  # arrival order continues after the earlier run's
+    assert [m["key"] for m in second.snapshot()["lists"][0]["members"]] == ["a", "b"]
+    second.close()
+
+
+def test_a_file_of_another_integration_is_refused(tmp_path: Path):
+    path = str(tmp_path / "state.db")
+    Store(path, integration="acme").close()
+    with pytest.raises(InputError, match="holds the state of integration 'acme'"):
+        Store(path, integration="other")
+
+
+def test_an_unusable_file_is_a_clear_error(tmp_path: Path):
+    bad = tmp_path / "not-a-db"
+    bad.write_text("this is not sqlite" * 100)
+    with pytest.raises(InputError, match="cannot use as a state file"):
+        Store(str(bad))
+
+
+def test_concurrent_batches_are_all_kept():
+    store = Store()
+    store.create_list(1, {})
+
+    def add(worker: int) -> None:
+        for batch in range(10):
+            store.add_members("1", [(f"{worker}-{batch}-{i}", {}) for i in range(20)])
+
+    threads = [threading.Thread(target=add, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.snapshot()["lists"][0]["size"] == 8 * 10 * 20
+
+
+def test_member_keys_are_text():
+    assert member_key("a") == "a" and member_key(12) == "12" and member_key(True) == "true"
+    assert member_key({"b": 1, "a": 2}) == '{"a": 2, "b": 1}'
