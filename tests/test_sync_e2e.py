@@ -1,0 +1,172 @@
+"""`portalspec sync` end to end against `portalspec serve`: the destination's state must equal
+the cohort after every run — through changes, injected failures and a SIGKILL mid-sync."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from portalspec.cli import main
+from portalspec.testing import running_destination
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "integrations"
+
+
+def example(name: str) -> tuple[Path, Path]:
+    return EXAMPLES / name / "integration.yaml", EXAMPLES / name / "values.yaml"
+
+
+def list_members(dest) -> list[str]:
+    lists = dest.state()["lists"]
+    assert len(lists) == 1, lists  # one cohort, one list: never a second list
+    return sorted(m["key"] for m in lists[0]["members"])
+
+
+def cohort_file(tmp_path: Path, ids: list[str], name: str = "cohort.csv") -> Path:
+    """An Amplitude cohort export: quoted amplitude_id,user_id."""
+    path = tmp_path / name
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
+        writer.writerow(["amplitude_id", "user_id"])
+        writer.writerows([1000 + i, u] for i, u in enumerate(ids))
+    return path
+
+
+def run_sync(definition: Path, values: Path, cohort: Path, state: Path, url: str, *extra: str):
+    return CliRunner().invoke(main, ["sync", str(definition), "--values", str(values), "--cohort-file", str(cohort),
+                                     "--state", str(state), "--base-url", url, "--format", "json",
+                                     "--backoff-base", "0.01", *extra])
+
+
+def report(result) -> dict:
+    assert "Traceback" not in result.output
+    return json.loads(result.stdout)
+
+
+def test_first_changed_and_unchanged_syncs_keep_the_destination_equal_to_the_cohort(tmp_path):
+    definition, values = example("infobip")
+    state = tmp_path / "state.db"
+    first = [f"user-{i}" for i in range(30)] + ['o"reilly', "zoë@example.com", "a/b?c#d"]
+    with running_destination(definition, values) as dest:
+        result = run_sync(definition, values, cohort_file(tmp_path, first), state, dest.url)
+        assert result.exit_code == 0, result.output
+        assert report(result)["created_list"] and list_members(dest) == sorted(first)
+        assert len(dest.requests()) == 2  # create_list + one add batch
+
+        changed = first[10:] + ["late-1", "late-2"]
+        result = run_sync(definition, values, cohort_file(tmp_path, changed, "c2.csv"), state, dest.url)
+        r = report(result)
+        assert (r["entering"], r["leaving"], r["created_list"]) == (2, 10, False)
+        assert list_members(dest) == sorted(changed)
+        assert len(dest.requests()) == 4  # + one add, one remove
+
+        result = run_sync(definition, values, cohort_file(tmp_path, changed, "c3.csv"), state, dest.url)
+        assert report(result)["outcome"] == "unchanged" and len(dest.requests()) == 4
+
+
+def test_property_based_traits_follow_the_cohort(tmp_path):
+    definition, values = example("segment-identify")
+    state = tmp_path / "state.db"
+    with running_destination(definition, values) as dest:
+        run_sync(definition, values, cohort_file(tmp_path, ["a", "b", "c"]), state, dest.url)
+        result = run_sync(definition, values, cohort_file(tmp_path, ["b", "c", "d"], "c2.csv"), state, dest.url)
+        assert result.exit_code == 0, result.output
+        users = dest.state()["users"]
+        in_cohort = {u["key"]: all(u["traits"].values()) for u in users}
+        assert in_cohort == {"a": False, "b": True, "c": True, "d": True}
+
+
+def test_injected_failures_are_retried_until_everyone_is_delivered(tmp_path):
+    definition, values = example("flagsmith")
+    text = definition.read_text().replace("payload: '{\"user_ids\": $items}'",
+                                          "payload: '{\"user_ids\": $items}'\n    batch_size: 7")
+    small = tmp_path / "integration.yaml"
+    small.write_text(text)
+    ids = [f"u{i:03d}" for i in range(100)]
+    with running_destination(small, values, fail_rate=0.3, fail_status=500, seed=3) as dest:
+        result = run_sync(small, values, cohort_file(tmp_path, ids), tmp_path / "s.db", dest.url)
+        r = report(result)
+        assert result.exit_code == 0 and r["outcome"] == "succeeded" and r["retries"] > 0
+        assert list_members(dest) == sorted(ids)
+
+
+def test_429_with_retry_after_is_waited_out(tmp_path):
+    definition, values = example("infobip")
+    with running_destination(definition, values, fail_rate=0.5, fail_status=429, retry_after=0, seed=1) as dest:
+        result = run_sync(definition, values, cohort_file(tmp_path, ["x", "y"]), tmp_path / "s.db", dest.url)
+        assert report(result)["outcome"] == "succeeded"
+        assert list_members(dest) == ["x", "y"]
+
+
+def test_wrong_token_is_a_classified_failure_and_nothing_is_recorded(tmp_path):
+    definition, values = example("infobip")
+    wrong = tmp_path / "values.yaml"
+    wrong.write_text(values.read_text().replace("test-key-123", "wrong-key"))
+    with running_destination(definition, values) as dest:
+        result = run_sync(definition, wrong, cohort_file(tmp_path, ["x"]), tmp_path / "s.db", dest.url)
+        r = report(result)
+        assert result.exit_code == 1 and r["outcome"] == "failed" and r["list_id"] is None
+        assert "invalid or has been revoked" in r["errors"][0]  # the definition's 401 message
+        assert "wrong-key" not in result.output
+
+
+def test_dry_run_sends_nothing(tmp_path):
+    definition, values = example("infobip")
+    with running_destination(definition, values) as dest:
+        result = run_sync(definition, values, cohort_file(tmp_path, ["x", "y"]), tmp_path / "s.db", dest.url,
+                          "--dry-run")
+        r = report(result)
+        assert r["outcome"] == "dry-run" and r["plan"]["add_users"]["users"] == 2
+        assert dest.requests() == [] and dest.state()["lists"] == []
+
+
+def test_a_sync_killed_mid_run_loses_nobody(tmp_path):
+    definition, values = example("infobip")
+    text = definition.read_text().replace("item_template: '\"$user_id_field_amplitude\"'",
+                                          "item_template: '\"$user_id_field_amplitude\"'\n    batch_size: 5")
+    small = tmp_path / "integration.yaml"
+    small.write_text(text)
+    ids = [f"member-{i:04d}" for i in range(400)]
+    cohort, state = cohort_file(tmp_path, ids), tmp_path / "state.db"
+    # Each request takes 20 ms at the destination: 80 batches, one at a time, is ~2 s — time
+    # enough to kill the sender in the middle.
+    with running_destination(small, values, latency_ms=20) as dest:
+        command = [sys.executable, "-m", "portalspec", "sync", str(small), "--values", str(values),
+                   "--cohort-file", str(cohort), "--state", str(state), "--base-url", dest.url,
+                   "--concurrency", "1", "--format", "json"]
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # bounded: wait until some, not all, are delivered
+            lists = dest.state()["lists"]
+            if lists and lists[0]["size"] >= 100:
+                break
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        assert child.returncode == -signal.SIGKILL
+        delivered_before = dest.state()["lists"][0]["size"]
+        assert 100 <= delivered_before < len(ids)  # killed mid-sync, not before or after
+
+        result = run_sync(small, values, cohort, state, dest.url, "--concurrency", "4")
+        r = report(result)
+        assert result.exit_code == 0 and r["outcome"] == "succeeded" and not r["created_list"]
+        # Everything still owed was sent; at most the one batch in flight was sent twice.
+        assert r["entering"] <= len(ids) - delivered_before + 5
+        assert list_members(dest) == sorted(ids)
+    # The history says what happened: the killed run, then the one that finished its work.
+    assert [outcome for (outcome,) in _runs(state)] == ["abandoned", "succeeded"]
+
+
+def _runs(path: Path) -> list[tuple[str]]:
+    import sqlite3
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT outcome FROM runs ORDER BY id").fetchall()
