@@ -32,7 +32,8 @@ def to_dict(request: "Request") -> dict[str, Any]:
 
 
 def env_name(prefix: str, variable: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", f"{prefix}_{variable}" if prefix else variable).strip("_").upper()
+    name = re.sub(r"[^A-Za-z0-9]+", "_", f"{prefix}_{variable}" if prefix else variable).strip("_").upper()
+    return "_" + name if name[:1].isdigit() else name  # a shell name cannot start with a digit (8x8)
 
 
 def _used_secrets(request: "Request") -> list[str]:
@@ -74,6 +75,8 @@ def to_curl(request: "Request", env_prefix: str = "", *, exports: bool = True) -
         if basic is not None and name.lower() == "authorization" and value == f"Basic {basic}":
             user, password = (env_name(env_prefix, n) for n in _secret_names("basic_credentials"))
             parts.append(f'-u "${{{user}}}:${{{password}}}"')
+        elif not value.strip(" \t"):
+            parts.append(f"-H {_shell(request, f'{name};', env_prefix)}")  # curl drops 'Name: ' but sends 'Name;' empty
         else:
             parts.append(f"-H {_shell(request, f'{name}: {value}', env_prefix)}")
     if request.text is not None:
@@ -96,6 +99,7 @@ def to_http(request: "Request") -> str:
 def to_har_entry(request: "Request", started: str = "1970-01-01T00:00:00.000Z") -> dict[str, Any]:
     """A HAR 1.2 entry; the response is empty (nothing was sent)."""
     url = request.unmask(request.url)
+    text = request.unmask(request.text) if request.text is not None else None
     har_request: dict[str, Any] = {
         "method": request.method,
         "url": url,
@@ -104,10 +108,10 @@ def to_har_entry(request: "Request", started: str = "1970-01-01T00:00:00.000Z") 
         "headers": [{"name": n, "value": request.unmask(v)} for n, v in request.headers],
         "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)],
         "headersSize": -1,
-        "bodySize": len(request.body) if request.body is not None else 0,
+        "bodySize": len(text.encode("utf-8")) if text is not None else 0,  # of the body as shown, like to_http
     }
-    if request.text is not None:
-        har_request["postData"] = {"mimeType": "application/json", "text": request.unmask(request.text)}
+    if text is not None:
+        har_request["postData"] = {"mimeType": "application/json", "text": text}
     return {
         "startedDateTime": started,
         "time": 0,
@@ -130,7 +134,7 @@ def format_requests(requests: Iterable["Request"], fmt: str, *, env_prefix: str 
             if exports and exports != shown:  # say it once, and again only if it changes
                 yield ("\n" if i else "") + "\n".join(exports) + "\n"
                 shown = exports
-            yield ("\n" if i else "") + f"# {request.endpoint}" + (f" ({request.items} users)" if request.items else "") + "\n"
+            yield ("\n" if i else "") + f"# {request.endpoint}" + (f" ({request.items} user{'s' * (request.items != 1)})" if request.items else "") + "\n"
             yield to_curl(request, env_prefix, exports=False) + "\n"
     elif fmt == "http":
         for i, request in enumerate(requests):

@@ -23,6 +23,7 @@ import gzip
 import io
 import json
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import IO, Any, Iterable, Iterator, Mapping
@@ -230,6 +231,22 @@ def read_users(path: str | os.PathLike[str], definition: Definition, values: Val
                      "a cohort export CSV (amplitude_id,user_id,…) or JSON lines")
 
 
+_UNREADABLE = (OSError, EOFError, zlib.error)  # a truncated or corrupt gzip file, a read error
+
+
+def _text_lines(name: str) -> Iterator[tuple[int, str]]:
+    """Numbered lines of a users file; a file that cannot be read is an InputError naming the line."""
+    line = 0
+    with open_text(name) as handle:
+        try:
+            for line, text in enumerate(handle, 1):
+                yield line, text
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{name}:{line + 1}: not valid UTF-8: {exc}") from None
+        except _UNREADABLE as exc:
+            raise InputError(f"{name}:{line + 1}: cannot read users: {exc}") from None
+
+
 def _csv_rows(name: str) -> Iterator[tuple[int, list[str]]]:
     with open_text(name) as handle:
         reader = csv.reader(handle, strict=True)
@@ -239,6 +256,8 @@ def _csv_rows(name: str) -> Iterator[tuple[int, list[str]]]:
                     yield reader.line_num, row
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputError(f"{name}:{reader.line_num}: malformed CSV: {exc}") from None
+        except _UNREADABLE as exc:
+            raise InputError(f"{name}:{reader.line_num}: cannot read users: {exc}") from None
 
 
 def _test_csv(name: str, definition: Definition) -> UserSource:
@@ -322,30 +341,29 @@ def _jsonl(name: str, definition: Definition, values: Values) -> UserSource:
     source = UserSource(name, ())
 
     def users() -> Iterator[User]:
-        with open_text(name) as handle:
-            for line, text in enumerate(handle, 1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{name}:{line}:{exc.colno}: invalid JSON: {exc.msg}") from None
-                if not isinstance(record, dict):
-                    raise InputError(f"{name}:{line}: each line must be a JSON object")
-                operation = str(record.get("operation", ADD)).lower()
-                if operation not in (ADD, REMOVE):
-                    raise InputError(f"{name}:{line}: operation must be 'add' or 'remove', not {operation!r}")
-                props = record.get("user_properties") or {}
-                ref = next((f"{k} {record[k]}" for k in ("user_id", "amplitude_id") if record.get(k)), f"line {line}")
-                mapped: dict[str, Any] = {}
-                for variable, prop in wanted:
-                    value = record.get(prop, props.get(prop) if isinstance(props, dict) else None)
-                    if value is None or value == "":
-                        source.skip(ref, f"no {prop}")
-                        break
-                    mapped[variable] = value
-                else:
-                    yield User(operation, mapped, ref)
+        for line, text in _text_lines(name):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{name}:{line}:{exc.colno}: invalid JSON: {exc.msg}") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{name}:{line}: each line must be a JSON object")
+            operation = str(record.get("operation", ADD)).lower()
+            if operation not in (ADD, REMOVE):
+                raise InputError(f"{name}:{line}: operation must be 'add' or 'remove', not {operation!r}")
+            props = record.get("user_properties") or {}
+            ref = next((f"{k} {record[k]}" for k in ("user_id", "amplitude_id") if record.get(k)), f"line {line}")
+            mapped: dict[str, Any] = {}
+            for variable, prop in wanted:
+                value = record.get(prop, props.get(prop) if isinstance(props, dict) else None)
+                if value is None or value == "":
+                    source.skip(ref, f"no {prop}")
+                    break
+                mapped[variable] = value
+            else:
+                yield User(operation, mapped, ref)
 
     source._rows = _Once(users())
     return source

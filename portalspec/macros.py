@@ -32,6 +32,8 @@ def parse_now(text: str) -> datetime:
         return datetime.fromtimestamp(float(text), tz=timezone.utc)
     except ValueError:
         pass
+    except (OverflowError, OSError) as exc:  # "inf", "1e20": out of the platform's range
+        raise ValueError(f"{text!r} is out of range: {exc}") from None
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 

@@ -106,6 +106,13 @@ def _check_text(value: Any, what: str) -> None:
         except UnicodeEncodeError as exc:
             raise InputError(f"{what} contains a lone surrogate (U+{ord(value[exc.start]):04X}), "
                              "which cannot be sent as UTF-8") from None
+    elif isinstance(value, (list, tuple)):  # a JSON lines property can be an array or an object
+        for item in value:
+            _check_text(item, what)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, what)
+            _check_text(item, what)
 
 
 def _list_id(integration: Integration, values: Values, given: str | int | None, response: Any,
@@ -201,7 +208,8 @@ class _Builder:
             for i in range(batch.size if batch else 0):  # find who brought the lone surrogate, to say so
                 for name, value in batch.row(i).items():
                     _check_text(value, f"user {batch.ref(i)}: ${name}")
-            raise
+            raise InputError(f"{endpoint.name}: the request contains a lone surrogate, "
+                             "which cannot be sent as UTF-8") from None
         masked = self.masked + ((_BASIC_SENTINEL, "basic_credentials"),) * any(
             _BASIC_SENTINEL in v for _, v in headers)
         return Request(endpoint.method, url, tuple(headers), data, endpoint.name,

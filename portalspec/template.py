@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BRACED = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 class Position(str, Enum):
@@ -242,7 +242,7 @@ def encode_query(value: Any) -> str:
 
 def encode_host(value: Any) -> str:
     text = as_text(value)
-    if not _HOST_LABEL.match(text):
+    if not _HOST_LABEL.fullmatch(text):  # (not match + `$`: that allows a trailing newline)
         raise SubstitutionError(f"{text!r} is not a valid host name label (letters, digits and '-', at most 63)")
     return text
 

@@ -1,0 +1,348 @@
+"""Inputs of rendering: the values file (fields, mappings, cohort, list_id) and the three users shapes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from portalspec import Cohort, InputError, User, Values, load_values, read_users
+from portalspec.inputs import resolve_fields, values_from_data
+
+from .render_helpers import (INTEGRATIONS, KITCHEN, TRAITS, body, compile_text, context, kitchen_values,
+                             traits_values)
+
+KITCHEN_DEF = compile_text(KITCHEN).definition
+TRAITS_DEF = compile_text(TRAITS).definition
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+# --- values file ---------------------------------------------------------------------------
+
+def test_load_values_reads_fields_mappings_cohort_and_list_id(tmp_path):
+    path = write(tmp_path, "v.yaml", 'fields: {bearer_token: "t", label: x, amount: 5, flag: true}\n'
+                                     "mappings: {user_id: user_id}\n"
+                                     'cohort: {id: 1234, name: "Beta users", url: "https://amp/c/1234"}\n'
+                                     "list_id: 2568\n")
+    values = load_values(path)
+    assert values.fields == {"bearer_token": "t", "label": "x", "amount": 5, "flag": True}
+    assert values.mappings == {"user_id": "user_id"}
+    assert values.cohort == Cohort("1234", "Beta users", "https://amp/c/1234")  # the id as text
+    assert values.list_id == 2568
+
+
+def test_load_values_reports_every_problem_with_its_location(tmp_path):
+    path = write(tmp_path, "v.yaml", "fields: {t: [1]}\nmapings: {}\ncohort: {id: 1}\nlist_id: true\n")
+    with pytest.raises(InputError) as info:
+        load_values(path)
+    message = str(info.value)
+    assert f"{path}:1:" in message and "field 't' must be a single value" in message
+    assert f"{path}:2:" in message and "unknown key 'mapings'" in message and "did you mean 'mappings'?" in message
+    assert f"{path}:3:" in message and "'cohort' must be a mapping with at least id and name" in message
+    assert f"{path}:4:" in message and "'list_id' must be a string or a number" in message
+
+
+@pytest.mark.parametrize("data, message", [
+    ([], "a values file is a mapping"),
+    ({"mappings": {"user_id": ""}}, "mapping 'user_id' must name an Amplitude user property"),
+    ({"mappings": ["user_id"]}, "'mappings' must be a mapping"),
+    ({"cohort": {"id": 1, "name": "n", "colour": "red"}}, "unknown cohort key 'colour'"),
+    ({"list_id": [1]}, "'list_id' must be a string or a number"),
+])
+def test_values_from_data_refuses_malformed_values(data, message):
+    with pytest.raises(InputError, match=message):
+        values_from_data(data)
+
+
+def test_load_values_of_a_missing_or_broken_file_names_it(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load_values(tmp_path / "nope.yaml")
+    path = write(tmp_path, "bad.yaml", "fields: [\n")
+    with pytest.raises(InputError, match=f"{path}:2:1: .*YAML syntax error"):
+        load_values(path)
+
+
+# --- fields against the definition --------------------------------------------------------
+
+def test_defaults_apply_and_given_values_win():
+    env = resolve_fields(KITCHEN_DEF, kitchen_values(segment="seg", plan="pro"))
+    assert env == {"bearer_token": "tok", "label": "L", "amount": "1", "segment": "seg", "query": "q",
+                   "tag": "t", "sub": "api", "plan": "pro"}
+
+
+def test_a_missing_required_field_is_named_by_its_display_name():
+    with pytest.raises(InputError) as info:
+        resolve_fields(KITCHEN_DEF, Values({"bearer_token": "t"}, {"user_id": "user_id"}))
+    assert str(info.value) == "values do not fit the definition:\n  missing required field 'Label' (label)"
+
+
+def test_a_missing_auth_variable_is_named_by_its_display_name():
+    with pytest.raises(InputError, match=r"missing required field 'Bearer Token' \(bearer_token\) for bearer auth"):
+        resolve_fields(KITCHEN_DEF, Values({"label": "x"}, {"user_id": "user_id"}))
+    with pytest.raises(InputError, match=r"missing required field 'API Key' \(api_key\) for basic auth"):
+        resolve_fields(TRAITS_DEF, Values({}, {"user_id": "user_id", "score": "score"}))
+
+
+def test_basic_auth_secret_is_optional_and_empty_when_left_out():
+    assert resolve_fields(TRAITS_DEF, traits_values()) == {"api_key": "key", "secret_key": ""}
+
+
+def test_a_value_outside_a_selects_options_is_refused():
+    with pytest.raises(InputError, match=r"field 'Plan' \(plan\) is 'gold', not one of its options: free, pro"):
+        resolve_fields(KITCHEN_DEF, kitchen_values(plan="gold"))
+    with pytest.raises(InputError, match="not one of its options"):
+        resolve_fields(KITCHEN_DEF, kitchen_values(plan="Pro"))  # the label is not the value
+
+
+def test_an_unknown_field_is_refused_with_did_you_mean():
+    with pytest.raises(InputError, match=r"unknown field 'lable' in the values file \(did you mean 'label'\?\)"):
+        resolve_fields(KITCHEN_DEF, kitchen_values(lable="x"))
+    with pytest.raises(InputError) as info:
+        resolve_fields(KITCHEN_DEF, kitchen_values(zzz="x"))
+    assert "unknown field 'zzz' in the values file\n" in str(info.value) + "\n"
+
+
+def test_a_missing_mapping_is_refused():
+    with pytest.raises(InputError, match=r"missing mapping for 'Score Mapping' \(score\)"):
+        resolve_fields(TRAITS_DEF, Values({"api_key": "k"}, {"user_id": "user_id"}))
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(InputError) as info:
+        resolve_fields(KITCHEN_DEF, Values({"plan": "gold", "lable": "x"}, {}))
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 + 5  # unknown, bearer token, label, plan, mapping
+
+
+# --- users: the portal's test CSV ----------------------------------------------------------
+
+def test_test_csv_reads_operations_values_and_the_cohort(tmp_path):
+    path = write(tmp_path, "u.csv", "operation,user_id,amp_cohort_name,amp_cohort_id,amp_cohort_url\n"
+                                    'add,u1,"Beta, users",9,https://c\nREMOVE,"u""2","Beta, users",9,https://c\n'
+                                    " add ,é,\"Beta, users\",9,https://c\n")
+    source = read_users(path, KITCHEN_DEF, kitchen_values())
+    assert list(source) == [User("add", {"user_id": "u1"}, "line 2"), User("remove", {"user_id": 'u"2'}, "line 3"),
+                            User("add", {"user_id": "é"}, "line 4")]
+    assert source.cohort == Cohort("9", "Beta, users", "https://c")
+    assert source.skipped_count == 0
+
+
+def test_test_csv_cohort_columns_must_agree_on_every_row(tmp_path):
+    path = write(tmp_path, "u.csv", "operation,user_id,amp_cohort_id,amp_cohort_name\nadd,a,1,X\nadd,b,2,X\n")
+    with pytest.raises(InputError, match=f"{path}:3: amp_cohort_id is '2' but earlier rows say '1'"):
+        read_users(path, KITCHEN_DEF, kitchen_values())
+
+
+def test_test_csv_fills_the_cohort_when_the_values_file_has_none(tmp_path):
+    path = write(tmp_path, "u.csv", "operation,user_id,amp_cohort_id,amp_cohort_name\nadd,a,77,From CSV\n")
+    integration = compile_text(KITCHEN)
+    values = Values({"bearer_token": "t", "label": "l"}, {"user_id": "user_id"})
+    create = next(integration.render(values, read_users(path, integration.definition, values), context=context()))
+    assert body(create)["name"] == "From CSV" and body(create)["id"] == "77"
+
+
+def test_test_csv_cohort_that_contradicts_the_values_file_is_an_error(tmp_path):
+    path = write(tmp_path, "u.csv", "operation,user_id,amp_cohort_id\nadd,a,77\n")
+    integration = compile_text(KITCHEN)
+    values = kitchen_values()  # cohort id 42
+    with pytest.raises(InputError, match="the cohort id is '42' in the values file but '77' in the users file"):
+        list(integration.render(values, read_users(path, integration.definition, values)))
+
+
+def test_no_cohort_anywhere_is_an_error():
+    integration = compile_text(KITCHEN)
+    with pytest.raises(InputError, match="no cohort"):
+        list(integration.render(Values({"bearer_token": "t", "label": "l"}, {"user_id": "user_id"}), []))
+
+
+@pytest.mark.parametrize("content, message", [
+    ("operation,user_id,colour\nadd,a,red\n", r":1: unknown column 'colour'"),
+    ("operation,user_ids\nadd,a\n", r":1: unknown column 'user_ids' \(did you mean 'user_id'\?\)"),
+    ("operation\nadd\n", r":1: missing column\(s\) for mapping variables: user_id"),
+    ("operation,user_id\nadd,a\nupsert,b\n", r":3: operation must be 'add' or 'remove', not 'upsert'"),
+    ("operation,user_id\nadd,a,extra\n", r":2: expected 2 columns, found 3"),
+    ('operation,user_id\nadd,a\nadd,"unterminated\n', r":3: malformed CSV"),
+])
+def test_test_csv_errors_name_file_and_line(tmp_path, content, message):
+    path = write(tmp_path, "u.csv", content)
+    with pytest.raises(InputError, match=str(path) + message):
+        list(read_users(path, KITCHEN_DEF, kitchen_values()))
+
+
+def test_test_csv_user_without_a_value_is_skipped_and_reported(tmp_path):
+    path = write(tmp_path, "u.csv", "operation,user_id\nadd,a\nadd,\nremove,b\nremove,\n")
+    source = read_users(path, KITCHEN_DEF, kitchen_values())
+    assert [u.values["user_id"] for u in source] == ["a", "b"]
+    assert source.skipped_count == 2
+    assert source.skipped == ["line 3 (no user_id)", "line 5 (no user_id)"]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    path = write(tmp_path, "u.csv", "\ufeffoperation,user_id\nadd,a\n".encode("utf-8"))
+    assert [u.values for u in read_users(path, KITCHEN_DEF, kitchen_values())] == [{"user_id": "a"}]
+    path = write(tmp_path, "e.csv", '\ufeff"amplitude_id","user_id"\n"1","a"\n'.encode("utf-8"))
+    assert [u.ref for u in read_users(path, KITCHEN_DEF, kitchen_values())] == ["amplitude_id 1"]
+    path = write(tmp_path, "u.jsonl", '\ufeff{"user_id": "a"}\n'.encode("utf-8"))
+    assert [u.values for u in read_users(path, KITCHEN_DEF, kitchen_values())] == [{"user_id": "a"}]
+
+
+def test_every_example_users_file_is_a_test_csv_matching_its_values():
+    for folder in sorted(INTEGRATIONS.iterdir()):
+        integration = compile_text((folder / "integration.yaml").read_text(encoding="utf-8"))
+        values = load_values(folder / "values.yaml")
+        source = read_users(folder / "users.csv", integration.definition, values)
+        users = list(source)
+        assert users and {u.operation for u in users} == {"add", "remove"}, folder.name
+        assert source.cohort is not None and source.cohort.id == values.cohort.id, folder.name
+
+
+# --- users: Amplitude cohort export CSV ----------------------------------------------------
+
+EXPORT = ('"amplitude_id","user_id","email","country"\n'
+          '"101","u1","a@x.example","FR"\n'
+          '"102","","b@x.example","DE"\n'
+          '"103","u,3","","US"\n'
+          '"104","u""4","d@x.example",""\n')
+
+
+def test_export_csv_maps_properties_and_everyone_enters(tmp_path):
+    path = write(tmp_path, "export.csv", EXPORT)
+    values = Values({"api_key": "k"}, {"user_id": "user_id", "score": "country"}, Cohort("7", "T"))
+    source = read_users(path, TRAITS_DEF, values)
+    users = list(source)
+    assert [(u.operation, dict(u.values), u.ref) for u in users] == [
+        ("add", {"user_id": "u1", "score": "FR"}, "amplitude_id 101"),
+        ("add", {"user_id": "u,3", "score": "US"}, "amplitude_id 103")]
+    assert source.skipped_count == 2
+    assert source.skipped == ["amplitude_id 102 (no user_id)", "amplitude_id 104 (no country)"]
+
+
+def test_export_csv_mapping_to_another_column(tmp_path):
+    path = write(tmp_path, "export.csv", EXPORT)
+    values = kitchen_values()
+    values = Values(values.fields, {"user_id": "email"}, values.cohort)
+    source = read_users(path, KITCHEN_DEF, values)
+    assert [u.values["user_id"] for u in source] == ["a@x.example", "b@x.example", "d@x.example"]
+    assert source.skipped == ["amplitude_id 103 (no email)"]
+
+
+def test_export_csv_gzip(tmp_path):
+    path = write(tmp_path, "export.csv.gz", gzip.compress(EXPORT.encode("utf-8")))
+    assert [u.values["user_id"] for u in read_users(path, KITCHEN_DEF, kitchen_values())] == ["u1", "u,3", 'u"4']
+
+
+def test_export_csv_without_the_mapped_column_is_an_error(tmp_path):
+    path = write(tmp_path, "export.csv", EXPORT)
+    values = Values({"api_key": "k"}, {"user_id": "user_id", "score": "plan"}, Cohort("7", "T"))
+    with pytest.raises(InputError, match=r":1: mapping score -> 'plan', but the export has no 'plan' column"):
+        read_users(path, TRAITS_DEF, values)
+
+
+def test_export_csv_row_of_the_wrong_length_names_its_line(tmp_path):
+    path = write(tmp_path, "export.csv", '"amplitude_id","user_id"\n"1","a"\n"2"\n')
+    with pytest.raises(InputError, match=r"export.csv:3: expected 2 columns, found 1"):
+        list(read_users(path, KITCHEN_DEF, kitchen_values()))
+
+
+def test_skipped_counts_past_the_first_five_ids(tmp_path):
+    rows = "".join(f'"{i}",""\n' for i in range(8))
+    path = write(tmp_path, "export.csv", '"amplitude_id","user_id"\n' + rows + '"9","ok"\n')
+    source = read_users(path, KITCHEN_DEF, kitchen_values())
+    assert [u.values["user_id"] for u in source] == ["ok"]
+    assert source.skipped_count == 8
+    assert source.skipped == [f"amplitude_id {i} (no user_id)" for i in range(5)]
+
+
+def test_users_are_read_lazily_and_once(tmp_path):
+    path = write(tmp_path, "export.csv", EXPORT)
+    source = read_users(path, KITCHEN_DEF, kitchen_values())
+    assert source.skipped_count == 0  # nothing read yet
+    list(source)
+    assert source.skipped_count == 1
+    with pytest.raises(InputError, match="already read once"):
+        list(source)
+
+
+# --- users: JSON lines -----------------------------------------------------------------------
+
+def test_json_lines_operations_properties_and_skips(tmp_path):
+    lines = [
+        {"operation": "add", "user_id": "u1", "user_properties": {"score": 3}},
+        {"user_id": "u2", "user_properties": {"score": "x"}},  # operation defaults to add
+        {"operation": "REMOVE", "user_id": "u3", "user_properties": {"score": [1, 2]}},
+        {"operation": "add", "user_id": "u4", "user_properties": {}},  # no score: skipped
+        {"operation": "add", "amplitude_id": 9, "user_properties": {"score": 1}},  # no user_id: skipped
+        {"operation": "add", "user_id": 55, "score": 0},  # top-level property; numbers kept
+    ]
+    path = write(tmp_path, "u.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n\n")
+    source = read_users(path, TRAITS_DEF, traits_values())
+    users = list(source)
+    assert [(u.operation, dict(u.values)) for u in users] == [
+        ("add", {"user_id": "u1", "score": 3}), ("add", {"user_id": "u2", "score": "x"}),
+        ("remove", {"user_id": "u3", "score": [1, 2]}), ("add", {"user_id": 55, "score": 0})]
+    assert users[0].ref == "user_id u1"
+    assert source.skipped_count == 2
+    assert source.skipped == ["user_id u4 (no score)", "amplitude_id 9 (no user_id)"]
+
+
+def test_json_lines_gzip(tmp_path):
+    path = write(tmp_path, "u.jsonl.gz", gzip.compress(b'{"operation": "remove", "user_id": "z"}\n'))
+    assert [(u.operation, u.values["user_id"]) for u in read_users(path, KITCHEN_DEF, kitchen_values())] == [
+        ("remove", "z")]
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"user_id": "a"}\n{"user_id": \n', r"u.jsonl:2:\d+: invalid JSON"),
+    ('{"user_id": "a"}\n["a"]\n', r"u.jsonl:2: each line must be a JSON object"),
+    ('{"user_id": "a", "operation": "upsert"}\n', r"u.jsonl:1: operation must be 'add' or 'remove'"),
+])
+def test_json_lines_errors_name_the_line(tmp_path, content, message):
+    path = write(tmp_path, "u.jsonl", content)
+    with pytest.raises(InputError, match=message):
+        list(read_users(path, KITCHEN_DEF, kitchen_values()))
+
+
+# --- users: shapes ---------------------------------------------------------------------------
+
+def test_unknown_users_format_and_missing_file(tmp_path):
+    path = write(tmp_path, "u.txt", "id\nu1\n")
+    with pytest.raises(InputError, match=r"u.txt:1: unrecognised users file"):
+        read_users(path, KITCHEN_DEF, kitchen_values())
+    with pytest.raises(InputError, match="no such users file"):
+        read_users(tmp_path / "nope.csv", KITCHEN_DEF, kitchen_values())
+    path = write(tmp_path, "latin1.csv", "operation,user_id\nadd,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InputError, match="latin1.csv"):
+        list(read_users(path, KITCHEN_DEF, kitchen_values()))
+
+
+def _truncated_gzip(text: str) -> bytes:
+    data = gzip.compress(text.encode("utf-8"), mtime=0)
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("export.csv.gz", '"amplitude_id","user_id"\n' + "".join(f'"{i}","u{i}"\n' for i in range(20_000))),
+    ("test.csv.gz", "operation,user_id\n" + "".join(f"add,u{i}\n" for i in range(20_000))),
+    ("users.jsonl.gz", "".join(f'{{"user_id": "u{i}"}}\n' for i in range(20_000))),
+])
+def test_a_truncated_gzip_file_is_an_input_error(tmp_path, name, text):
+    path = write(tmp_path, name, _truncated_gzip(text))
+    with pytest.raises(InputError, match=rf"{name}:\d+: cannot read users: Compressed file ended"):
+        list(read_users(path, KITCHEN_DEF, kitchen_values()))
+
+
+def test_invalid_utf8_deep_in_json_lines_names_the_line(tmp_path):
+    lines = "".join(f'{{"user_id": "u{i}"}}\n' for i in range(5_000)).encode() + b'{"user_id": "caf\xe9"}\n'
+    path = write(tmp_path, "u.jsonl", lines)
+    with pytest.raises(InputError, match=r"u.jsonl:\d+: not valid UTF-8"):
+        list(read_users(path, KITCHEN_DEF, kitchen_values()))
