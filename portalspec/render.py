@@ -130,7 +130,7 @@ def _list_id(integration: Integration, values: Values, given: str | int | None, 
         raise InputError("no list id: pass --list-id, set list_id in the values file, or give a "
                          "create_list response (--response, or example_response in the definition)")
     if create.spec.list_id.source == "response_header":
-        return list_id_from_response(integration, created, headers=document if isinstance(document, dict) else {})
+        return list_id_from_response(integration, created, headers=document)  # a mapping or (name, value) pairs
     return list_id_from_response(integration, created, body=document)
 
 

@@ -26,7 +26,13 @@ DEFAULT_TIMEOUT = 30.0
 
 
 class TransportError(PortalspecError):
-    """The request could not be delivered (connection refused, timeout, TLS…); retryable."""
+    """The request could not be delivered. ``retryable``: the network failed (connection
+    refused, timeout, reset) and trying again may help; False when the request itself cannot
+    be sent (a header value HTTP forbids), which no retry will change."""
+
+    def __init__(self, message: str, *, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -124,9 +130,13 @@ class Transport:
 
     def send(self, request: Request) -> Response:
         url = rebase(request.url, self.base_url)
+        # Header values go on the wire as UTF-8 (httpx would refuse non-ASCII text).
+        headers = [(name.encode("latin-1", "replace"), value.encode("utf-8")) for name, value in request.headers]
         start = time.perf_counter()
         try:
-            reply = self._client.request(request.method, url, headers=list(request.headers), content=request.body)
+            reply = self._client.request(request.method, url, headers=headers, content=request.body)
+        except httpx.LocalProtocolError as exc:
+            raise TransportError(f"{request.method} {url}: cannot be sent: {exc}", retryable=False) from None
         except httpx.TimeoutException as exc:
             raise TransportError(f"{request.method} {url}: timed out ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:

@@ -14,6 +14,7 @@ import portalspec
 from portalspec.retry import RetryPolicy
 from portalspec.sync import State, SyncOptions, member_key, sync
 from portalspec.sync.diff import difference
+from portalspec.testing import running_destination
 from portalspec.transport import Transport
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,3 +257,36 @@ def test_member_keys_and_difference():
     diff = difference(["b", "a", "b", "c"], {"a", "z", "y"})
     assert diff.entering == ["b", "c"] and diff.leaving == ["y", "z"]
     assert difference(iter(["a"]), ["a"]).unchanged
+
+
+def test_a_header_http_forbids_fails_at_once_without_retries(tmp_path):
+    text = (INFOBIP / "integration.yaml").read_text().replace(
+        "Authorization: App $api_key", "Authorization: App $api_key\n  X-Tag: ' padded'")
+    definition = tmp_path / "integration.yaml"
+    definition.write_text(text)
+    integration = portalspec.compile(portalspec.load(definition))
+    values = portalspec.load_values(INFOBIP / "values.yaml")
+    with running_destination(INFOBIP / "integration.yaml", INFOBIP / "values.yaml") as dest, \
+            Transport(base_url=dest.url) as transport:
+        report = sync(integration, values, ids(2), state=State(":memory:"), transport=transport, options=FAST)
+    assert report.outcome == "failed" and report.retries == 0
+    assert "cannot be sent" in report.errors[0] and "Illegal header value" in report.errors[0]
+
+
+def test_non_ascii_header_values_are_sent_as_utf8(tmp_path):
+    seen: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.extend(value for name, value in request.headers.raw if name.lower() == b"x-region")
+        return httpx.Response(200, json={"listId": 1})
+
+    text = (INFOBIP / "integration.yaml").read_text().replace(
+        "Authorization: App $api_key", "Authorization: App $api_key\n  X-Region: zoë")
+    definition = tmp_path / "integration.yaml"
+    definition.write_text(text, encoding="utf-8")
+    integration = portalspec.compile(portalspec.load(definition))
+    values = portalspec.load_values(INFOBIP / "values.yaml")
+    transport = Transport(client=httpx.Client(transport=httpx.MockTransport(handler)))
+    report = sync(integration, values, ids(1), state=State(":memory:"), transport=transport, options=FAST)
+    assert report.outcome == "succeeded"
+    assert seen == ["zoë".encode("utf-8")] * 2  # create_list and the add batch

@@ -292,7 +292,7 @@ class Engine:
                 why = f"HTTP {response.status} {verdict.reason}" + (f": {verdict.message}" if verdict.message else "") \
                     + f" — {response.excerpt(160)}"
             except TransportError as exc:
-                retryable, verdict, why = True, None, str(exc)
+                retryable, verdict, why = exc.retryable, None, str(exc)
             if not retryable or not policy.should_retry(retries) or self._stop.is_set():
                 tries = f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
                 return _Result(response, verdict, retries,
