@@ -170,3 +170,36 @@ def _runs(path: Path) -> list[tuple[str]]:
     import sqlite3
     with sqlite3.connect(path) as db:
         return db.execute("SELECT outcome FROM runs ORDER BY id").fetchall()
+
+
+def test_sync_pulls_the_cohort_from_amplitude(tmp_path):
+    from tests.fake_amplitude import API_KEY, SECRET_KEY, FakeAmplitude
+
+    definition, values = example("infobip")
+    # The values file names no cohort: its id and name come from Amplitude.
+    bare = tmp_path / "values.yaml"
+    bare.write_text("fields: {api_key: test-key-123}\nmappings: {user_id_field_amplitude: user_id}\n")
+    with FakeAmplitude(polls=1) as amplitude, running_destination(definition, values) as dest:
+        result = CliRunner().invoke(main, [
+            "sync", str(definition), "--values", str(bare), "--amplitude-cohort", "26umsb5",
+            "--amplitude-url", amplitude.url, "--amplitude-api-key", API_KEY, "--amplitude-secret-key", SECRET_KEY,
+            "--amplitude-poll-interval", "0",
+            "--state", str(tmp_path / "s.db"), "--base-url", dest.url, "--format", "json"])
+        r = report(result)
+        assert result.exit_code == 0, result.output
+        assert r["cohort_id"] == "26umsb5" and r["entering"] == 2
+        # The user without a user_id is named, never sent with an empty id.
+        assert "1 user(s) in the cohort have no value" in result.stderr and "356893815359" in result.stderr
+        assert list_members(dest) == sorted(["alice@example.com", 'bob "the builder", jr'])
+        assert dest.state()["lists"][0]["request"]["name"] == "[Amplitude] Loyal buyers: 26umsb5"
+        assert API_KEY not in result.output and SECRET_KEY not in result.output
+
+
+def test_sync_with_amplitude_needs_its_credentials(tmp_path, monkeypatch):
+    monkeypatch.delenv("AMPLITUDE_API_KEY", raising=False)
+    monkeypatch.delenv("AMPLITUDE_SECRET_KEY", raising=False)
+    definition, values = example("infobip")
+    result = CliRunner().invoke(main, ["sync", str(definition), "--values", str(values),
+                                       "--amplitude-cohort", "1234", "--state", str(tmp_path / "s.db")])
+    assert result.exit_code == 1 and "needs Amplitude credentials" in result.stderr
+    assert "Traceback" not in result.output

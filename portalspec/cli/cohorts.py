@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from typing import Any, Callable
 
 import click
@@ -37,7 +38,7 @@ class _Console:
     line at most every PLAIN_PROGRESS_EVERY seconds, so logs stay short."""
 
     def __init__(self, *, tty: bool | None = None, every: float = PLAIN_PROGRESS_EVERY) -> None:
-        self.tty = click.get_text_stream("stderr").isatty() if tty is None else tty
+        self.tty = sys.stderr.isatty() if tty is None else tty
         self.every = every
         self._width = 0  # of the line being rewritten, 0 when none is open
         self._last: float | None = None

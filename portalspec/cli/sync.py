@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..amplitude import AmplitudeClient
+from ..amplitude import DEFAULT_EXPORT_TIMEOUT, DEFAULT_POLL_INTERVAL, AmplitudeClient
 from ..compiler import compile as compile_definition
 from ..diagnostics import InputError, PortalspecError
 from ..inputs import Cohort, Values, load_values
@@ -72,7 +72,8 @@ def _text(report: SyncReport, name: str) -> str:
 
 
 def _pull(definition: Definition, values: Values, cohort_id: str, api_key: str | None, secret_key: str | None,
-          region: str, base_url: str | None, directory: str) -> tuple[str, Values]:
+          region: str, base_url: str | None, directory: str, timeout: float,
+          poll_interval: float) -> tuple[str, Values]:
     """Download the cohort from Amplitude to a temporary file; fill the cohort's name from
     Amplitude when the values file does not give it."""
     if not api_key or not secret_key:
@@ -89,7 +90,8 @@ def _pull(definition: Definition, values: Values, cohort_id: str, api_key: str |
             if info is None:
                 fail(f"Amplitude has no cohort {cohort_id} in this project ('portalspec cohorts list' shows them)")
             values = dataclasses.replace(values, cohort=Cohort(info.id, info.name, ""))
-        result = client.download(cohort_id, target, props=props, progress=lambda elapsed, status: click.echo(
+        result = client.download(cohort_id, target, props=props, timeout=timeout, poll_interval=poll_interval,
+                                 progress=lambda elapsed, status: click.echo(
             f"waiting for Amplitude to prepare cohort {cohort_id}: {status} ({elapsed:.0f}s)", err=True))
     click.echo(f"pulled {result.users:,} users of cohort {cohort_id} from Amplitude", err=True)
     return str(target), values
@@ -108,6 +110,10 @@ def _pull(definition: Definition, values: Values, cohort_id: str, api_key: str |
               help="With --amplitude-cohort: the project's secret key.")
 @click.option("--amplitude-region", type=click.Choice(["us", "eu"]), default="us", show_default=True)
 @click.option("--amplitude-url", metavar="URL", help="Another Amplitude base URL (a proxy, a local fake).")
+@click.option("--amplitude-timeout", type=click.FloatRange(0), default=DEFAULT_EXPORT_TIMEOUT, show_default=True,
+              help="Seconds to wait for Amplitude to prepare the export.")
+@click.option("--amplitude-poll-interval", type=click.FloatRange(0), default=DEFAULT_POLL_INTERVAL,
+              show_default=True, help="Seconds between checks on the export (it widens as the wait grows).")
 @click.option("--state", "state_file", type=click.Path(path_type=str), default=str(DEFAULT_STATE), show_default=True,
               help="SQLite file of list ids, delivered memberships and run history.")
 @click.option("--dry-run", is_flag=True, help="Show the plan (requests, users, bytes per endpoint); send nothing.")
@@ -120,7 +126,7 @@ def _pull(definition: Definition, values: Values, cohort_id: str, api_key: str |
 @FORMAT
 def sync_command(definition: str, values_file: str, cohort_file: str | None, amplitude_cohort: str | None,
                  amplitude_api_key: str | None, amplitude_secret_key: str | None, amplitude_region: str,
-                 amplitude_url: str | None, state_file: str, dry_run: bool, concurrency: int, max_retries: int,
+                 amplitude_url: str | None, amplitude_timeout: float, amplitude_poll_interval: float, state_file: str, dry_run: bool, concurrency: int, max_retries: int,
                  backoff_base: float, timeout: float, base_url: str | None, fmt: str) -> None:
     """Sync a cohort: create the list once, then send who entered and who left since the last run.
 
@@ -139,7 +145,8 @@ def sync_command(definition: str, values_file: str, cohort_file: str | None, amp
                 Transport(timeout=timeout, base_url=base_url) as transport:
             if amplitude_cohort:
                 cohort_file, values = _pull(integration.definition, values, amplitude_cohort, amplitude_api_key,
-                                            amplitude_secret_key, amplitude_region, amplitude_url, pulled)
+                                            amplitude_secret_key, amplitude_region, amplitude_url, pulled,
+                                            amplitude_timeout, amplitude_poll_interval)
             assert cohort_file is not None
             members = read_membership(cohort_file, integration.definition, values)
             report = sync(integration, values, members, state=state, transport=transport, options=options,
