@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from portalspec.cli import main
 from portalspec.testing import running_destination
+from tests.conftest import tweaked
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "integrations"
@@ -86,16 +87,15 @@ def test_property_based_traits_follow_the_cohort(tmp_path):
 
 
 def test_injected_failures_are_retried_until_everyone_is_delivered(tmp_path):
-    definition, values = example("flagsmith")
-    text = definition.read_text().replace("payload: '{\"user_ids\": $items}'",
-                                          "payload: '{\"user_ids\": $items}'\n    batch_size: 7")
-    small = tmp_path / "integration.yaml"
-    small.write_text(text)
+    _, values = example("flagsmith")
+    small = tweaked(tmp_path, "flagsmith", "item_template: '\"$user_id_field_amplitude\"'",
+                    "item_template: '\"$user_id_field_amplitude\"'\n    batch_size: 7")
     ids = [f"u{i:03d}" for i in range(100)]
     with running_destination(small, values, fail_rate=0.3, fail_status=500, seed=3) as dest:
         result = run_sync(small, values, cohort_file(tmp_path, ids), tmp_path / "s.db", dest.url)
         r = report(result)
         assert result.exit_code == 0 and r["outcome"] == "succeeded" and r["retries"] > 0
+        assert r["requests"] == 1 + 15  # create_list and 100 users in batches of 7
         assert list_members(dest) == sorted(ids)
 
 
@@ -130,11 +130,9 @@ def test_dry_run_sends_nothing(tmp_path):
 
 
 def test_a_sync_killed_mid_run_loses_nobody(tmp_path):
-    definition, values = example("infobip")
-    text = definition.read_text().replace("item_template: '\"$user_id_field_amplitude\"'",
-                                          "item_template: '\"$user_id_field_amplitude\"'\n    batch_size: 5")
-    small = tmp_path / "integration.yaml"
-    small.write_text(text)
+    _, values = example("infobip")
+    small = tweaked(tmp_path, "infobip", "item_template: '\"$user_id_field_amplitude\"'",
+                    "item_template: '\"$user_id_field_amplitude\"'\n    batch_size: 5")
     ids = [f"member-{i:04d}" for i in range(400)]
     cohort, state = cohort_file(tmp_path, ids), tmp_path / "state.db"
     # Each request takes 20 ms at the destination: 80 batches, one at a time, is ~2 s — time

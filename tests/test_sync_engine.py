@@ -15,6 +15,7 @@ from portalspec.retry import RetryPolicy
 from portalspec.sync import State, SyncOptions, member_key, sync
 from portalspec.sync.diff import difference
 from portalspec.testing import running_destination
+from tests.conftest import tweaked
 from portalspec.transport import Transport
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,10 +89,7 @@ def test_later_syncs_send_only_the_difference_and_nothing_when_unchanged(infobip
 
 
 def test_batches_respect_batch_size_and_entering_goes_before_leaving(tmp_path):
-    text = (INFOBIP / "integration.yaml").read_text().replace(
-        "item_template: '\"$user_id_field_amplitude\"'", "item_template: '\"$user_id_field_amplitude\"'\n    batch_size: 10")
-    definition = tmp_path / "integration.yaml"
-    definition.write_text(text)
+    definition = tweaked(tmp_path, "infobip", "item_template: '\"$user_id_field_amplitude\"'", "item_template: '\"$user_id_field_amplitude\"'\n    batch_size: 10")
     integration = portalspec.compile(portalspec.load(definition))
     values = portalspec.load_values(INFOBIP / "values.yaml")
     dest, state = Destination(), State(":memory:")
@@ -177,10 +175,7 @@ def test_connection_refused_leaves_everything_owed(infobip):
 
 
 def test_partial_failure_advances_only_the_delivered_batches(tmp_path):
-    text = (INFOBIP / "integration.yaml").read_text().replace(
-        "item_template: '\"$user_id_field_amplitude\"'", "item_template: '\"$user_id_field_amplitude\"'\n    batch_size: 5")
-    definition = tmp_path / "integration.yaml"
-    definition.write_text(text)
+    definition = tweaked(tmp_path, "infobip", "item_template: '\"$user_id_field_amplitude\"'", "item_template: '\"$user_id_field_amplitude\"'\n    batch_size: 5")
     integration = portalspec.compile(portalspec.load(definition))
     values = portalspec.load_values(INFOBIP / "values.yaml")
     dest, state = Destination(), State(tmp_path / "state.db")
@@ -212,10 +207,7 @@ def test_property_based_sends_true_then_false(tmp_path):
 
 
 def test_message_id_is_stable_across_retries_and_reruns(tmp_path):
-    text = (INFOBIP / "integration.yaml").read_text().replace(
-        "Authorization: App $api_key", "Authorization: App $api_key\n  X-Message-Id: $amp_message_id")
-    definition = tmp_path / "integration.yaml"
-    definition.write_text(text)
+    definition = tweaked(tmp_path, "infobip", "Authorization: App $api_key", "Authorization: App $api_key\n  X-Message-Id: $amp_message_id")
     integration = portalspec.compile(portalspec.load(definition))
     values = portalspec.load_values(INFOBIP / "values.yaml")
     dest = Destination()
@@ -260,10 +252,7 @@ def test_member_keys_and_difference():
 
 
 def test_a_header_http_forbids_fails_at_once_without_retries(tmp_path):
-    text = (INFOBIP / "integration.yaml").read_text().replace(
-        "Authorization: App $api_key", "Authorization: App $api_key\n  X-Tag: ' padded'")
-    definition = tmp_path / "integration.yaml"
-    definition.write_text(text)
+    definition = tweaked(tmp_path, "infobip", "Authorization: App $api_key", "Authorization: App $api_key\n  X-Tag: ' padded'")
     integration = portalspec.compile(portalspec.load(definition))
     values = portalspec.load_values(INFOBIP / "values.yaml")
     with running_destination(INFOBIP / "integration.yaml", INFOBIP / "values.yaml") as dest, \
@@ -280,10 +269,7 @@ def test_non_ascii_header_values_are_sent_as_utf8(tmp_path):
         seen.extend(value for name, value in request.headers.raw if name.lower() == b"x-region")
         return httpx.Response(200, json={"listId": 1})
 
-    text = (INFOBIP / "integration.yaml").read_text().replace(
-        "Authorization: App $api_key", "Authorization: App $api_key\n  X-Region: zoë")
-    definition = tmp_path / "integration.yaml"
-    definition.write_text(text, encoding="utf-8")
+    definition = tweaked(tmp_path, "infobip", "Authorization: App $api_key", "Authorization: App $api_key\n  X-Region: zoë")
     integration = portalspec.compile(portalspec.load(definition))
     values = portalspec.load_values(INFOBIP / "values.yaml")
     transport = Transport(client=httpx.Client(transport=httpx.MockTransport(handler)))
