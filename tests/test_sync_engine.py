@@ -276,3 +276,16 @@ def test_non_ascii_header_values_are_sent_as_utf8(tmp_path):
     report = sync(integration, values, ids(1), state=State(":memory:"), transport=transport, options=FAST)
     assert report.outcome == "succeeded"
     assert seen == ["zoë".encode("utf-8")] * 2  # create_list and the add batch
+
+
+def test_two_runs_cannot_share_a_state_file(infobip, tmp_path):
+    integration, values = infobip
+    busy = State(tmp_path / "state.db")
+    busy.lock()
+    with State(tmp_path / "state.db") as other:
+        with pytest.raises(portalspec.InputError, match="another sync is running"):
+            sync(integration, values, ids(1), state=other, transport=Destination().transport(), options=FAST)
+    busy.close()  # releases the lock
+    with State(tmp_path / "state.db") as again:
+        report = sync(integration, values, ids(1), state=again, transport=Destination().transport(), options=FAST)
+    assert report.outcome == "succeeded"

@@ -160,6 +160,7 @@ class Engine:
             return self._plan(members)
         if self.transport is None:
             raise InputError("a sync that sends needs a transport")
+        self.state.lock()  # held until the state is closed
         record = self.state.sync_for(self.integration.name, self.settings(), self.cohort_id)
         run_id = self.state.start_run(record.id)
         counts: Counter[str] = Counter()

@@ -10,6 +10,7 @@ identified by a salted hash.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -18,9 +19,15 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import IO, Any, Iterable, Mapping
+
+from ..diagnostics import InputError
 
 DEFAULT_STATE = Path(".portalspec") / "state.db"
+
+
+class StateLocked(InputError):
+    """Another sync run holds the state file."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,6 +94,7 @@ class State:
 
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_STATE):
         self.path = os.fspath(path)
+        self._lock: IO[str] | None = None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions only
@@ -100,7 +108,27 @@ class State:
         self._salt = row[0]
 
     def close(self) -> None:
+        self.unlock()
         self._db.close()
+
+    def lock(self) -> None:
+        """Claim the state for one sync run: two runs on one state would send the same users
+        twice and race each other's membership. Raises :class:`StateLocked` if taken."""
+        if self.path == ":memory:" or self._lock is not None:
+            return
+        handle = open(self.path + ".lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise StateLocked(f"another sync is running on {self.path}; wait for it to finish") from None
+        self._lock = handle
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
 
     def __enter__(self) -> "State":
         return self
