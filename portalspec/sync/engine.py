@@ -21,14 +21,14 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
-from urllib.parse import quote
 
 from ..compiler import Integration
 from ..diagnostics import InputError
 from ..inputs import ADD, REMOVE, Members, Values, resolve_fields
 from ..macros import MacroContext
+from ..masking import Masker
 from ..render import list_id_from_response
-from ..request import MASK, Request
+from ..request import Request
 from ..retry import RetryPolicy
 from ..transport import Classification, Response, Transport, TransportError, classify
 from .diff import Difference, difference
@@ -112,19 +112,6 @@ def _columns(keys: Sequence[str], variables: Sequence[str]) -> dict[str, Sequenc
     return {v: [row[i] for row in rows] for i, v in enumerate(variables)}
 
 
-class _Redactor:
-    """Masks secret values (raw and percent-encoded) in anything that leaves the engine."""
-
-    def __init__(self, integration: Integration, env: dict[str, Any]):
-        secrets = [str(env[n]) for n in integration.definition.secret_variables if env.get(n)]
-        self.needles = sorted({s for v in secrets for s in (v, quote(v, safe=""))}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for needle in self.needles:
-            text = text.replace(needle, MASK)
-        return text
-
-
 class Engine:
     def __init__(self, integration: Integration, values: Values, state: State, transport: Transport | None,
                  options: SyncOptions = SyncOptions(), progress: Callable[[Progress], None] | None = None,
@@ -137,7 +124,7 @@ class Engine:
         self.progress = progress or (lambda p: None)
         self.context = context or MacroContext()
         self.env = resolve_fields(integration.definition, values)
-        self.redact = _Redactor(integration, self.env)
+        self.redact = Masker.for_values(integration.definition, self.env)  # on all that leaves the engine
         self.variables = [m.variable for m in integration.definition.mapping_fields]
         self._stop = threading.Event()
         # Waiting out a backoff returns True when the run is being stopped; injectable so
