@@ -35,6 +35,7 @@ import httpx
 from . import __version__
 from .diagnostics import AmplitudeError, InputError
 from .inputs import open_text
+from .masking import Masker
 from .retry import RetryPolicy
 from .transport import Response
 
@@ -155,7 +156,8 @@ class AmplitudeClient:
         self.base_url = base
         self.retry = retry or RetryPolicy()
         self._auth = httpx.BasicAuth(api_key, secret_key)
-        self._secrets = (api_key, secret_key)
+        # Amplitude's messages are quoted in errors: make sure they never echo a key back.
+        self._redact = Masker(tuple(sorted({k for k in (api_key, secret_key) if k}, key=len, reverse=True)))
         self._on_retry = on_retry or (lambda notice: None)
         self._sleep, self._clock = sleep, clock
         self._owns_http = http is None
@@ -377,12 +379,6 @@ class AmplitudeClient:
             raise AmplitudeError(f"unexpected answer from Amplitude while {action}: not JSON "
                                  f"({self._redact(_excerpt(reply.text))!r})")
         return data
-
-    def _redact(self, text: str) -> str:
-        """Amplitude's messages are quoted in errors; make sure they never echo a key back."""
-        for secret in self._secrets:
-            text = text.replace(secret, "****")
-        return text
 
 
 # --- reading an export --------------------------------------------------------------------
