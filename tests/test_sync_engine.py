@@ -289,3 +289,13 @@ def test_two_runs_cannot_share_a_state_file(infobip, tmp_path):
     with State(tmp_path / "state.db") as again:
         report = sync(integration, values, ids(1), state=again, transport=Destination().transport(), options=FAST)
     assert report.outcome == "succeeded"
+
+
+@pytest.mark.parametrize("make", [
+    lambda tmp: tmp,  # a directory
+    lambda tmp: (tmp / "not.db").write_bytes(b"this is not a database" * 100) and tmp / "not.db",
+    lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "state.db",  # a folder that is a file
+])
+def test_an_unusable_state_file_is_a_clear_error(tmp_path, make):
+    with pytest.raises(portalspec.InputError, match="cannot open the sync state"):
+        State(make(tmp_path))

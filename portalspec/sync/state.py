@@ -26,7 +26,11 @@ from ..diagnostics import InputError
 DEFAULT_STATE = Path(".portalspec") / "state.db"
 
 
-class StateLocked(InputError):
+class StateError(InputError):
+    """The state file cannot be opened or used (a directory, not a database, unwritable)."""
+
+
+class StateLocked(StateError):
     """Another sync run holds the state file."""
 
 _SCHEMA = """
@@ -95,16 +99,21 @@ class State:
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_STATE):
         self.path = os.fspath(path)
         self._lock: IO[str] | None = None
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions only
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a committed batch survives power loss
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
-        if row is None:
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(16),))
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions only
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a committed batch survives power loss
+            self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+            if row is None:
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(16),))
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StateError(f"cannot open the sync state {self.path}: {reason} "
+                             "(--state names a SQLite file; its folder is created if missing)") from None
         self._salt = row[0]
 
     def close(self) -> None:
@@ -116,7 +125,10 @@ class State:
         twice and race each other's membership. Raises :class:`StateLocked` if taken."""
         if self.path == ":memory:" or self._lock is not None:
             return
-        handle = open(self.path + ".lock", "a+")
+        try:
+            handle = open(self.path + ".lock", "a+")
+        except OSError as exc:
+            raise StateError(f"cannot lock the sync state {self.path}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
