@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from .diagnostics import PortalspecError
+from .diagnostics import InputError, PortalspecError
 from .model import ErrorClassification
 from .request import Request
 
@@ -110,6 +110,18 @@ def classify(response: Response, errors: Sequence[ErrorClassification] = ()) -> 
     return Classification(False, retryable, f"{generic} (HTTP {response.status})")
 
 
+def check_base_url(base_url: str) -> str:
+    """``base_url`` if it can stand in for an endpoint's scheme and host; InputError otherwise."""
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - parsing the port is what raises for "host:x"
+    except ValueError as exc:
+        raise InputError(f"base URL {base_url!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"base URL {base_url!r} must look like http://host[:port] or https://host[:port]")
+    return base_url
+
+
 def rebase(url: str, base_url: str | None) -> str:
     """``url`` with its scheme and host (and port) replaced by ``base_url``'s — ``--base-url``
     aims a definition at staging or at ``portalspec serve``. A path in ``base_url`` is prefixed."""
@@ -125,7 +137,7 @@ class Transport:
 
     def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, base_url: str | None = None,
                  client: httpx.Client | None = None):
-        self.base_url = base_url
+        self.base_url = check_base_url(base_url) if base_url else None
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
 
     def send(self, request: Request) -> Response:

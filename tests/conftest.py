@@ -131,13 +131,13 @@ def write(tmp_path: Path) -> Callable[..., Path]:
     return _write
 
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "integrations"
+EXAMPLES_DIR = REPO / "integrations"
 
 
 def tweaked(tmp_path: Path, example: str, old: str, new: str) -> Path:
     """A copy of ``integrations/<example>/integration.yaml`` in ``tmp_path`` with every ``old``
     replaced by ``new`` (which must occur)."""
-    text = (EXAMPLES / example / "integration.yaml").read_text(encoding="utf-8")
+    text = (EXAMPLES_DIR / example / "integration.yaml").read_text(encoding="utf-8")
     assert old in text, f"{old!r} is not in the {example} example"
     path = tmp_path / f"{example}.yaml"
     path.write_text(text.replace(old, new), encoding="utf-8")

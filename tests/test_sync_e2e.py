@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from portalspec.cli import main
@@ -201,3 +202,16 @@ def test_sync_with_amplitude_needs_its_credentials(tmp_path, monkeypatch):
                                        "--amplitude-cohort", "1234", "--state", str(tmp_path / "s.db")])
     assert result.exit_code == 1 and "needs Amplitude credentials" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "not-a-url", "ftp://host", "http://host:port"])
+@pytest.mark.parametrize("command", ["sync", "test"])
+def test_a_bad_base_url_is_a_usage_error(tmp_path, url, command):
+    definition, values = example("infobip")
+    args = [command, str(definition), "--values", str(values), "--base-url", url]
+    if command == "sync":
+        args += ["--cohort-file", str(cohort_file(tmp_path, ["x"])), "--state", str(tmp_path / "s.db")]
+    else:
+        args += ["--users", str(EXAMPLES / "infobip" / "users.csv")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "--base-url" in result.output and "Traceback" not in result.output

@@ -15,8 +15,9 @@ from typing import Any, NoReturn, Sequence
 import click
 
 from .. import __version__
-from ..diagnostics import DefinitionError, Diagnostic, Severity
+from ..diagnostics import DefinitionError, Diagnostic, InputError, Severity
 from ..model import Definition
+from ..transport import check_base_url
 from ..validate import load
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -69,3 +70,16 @@ def read_json(path: str) -> Any:
 @click.version_option(__version__, prog_name="portalspec")
 def main() -> None:
     """Amplitude cohort-sync integration definitions: validate, inspect, render, test, sync."""
+
+
+def _base_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    try:
+        return check_base_url(value) if value else None
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+BASE_URL = click.option("--base-url", callback=_base_url, metavar="URL",
+                        help="Send to this scheme and host instead of each endpoint's (staging, or "
+                             "portalspec serve); the path stays the definition's.")
+

@@ -12,7 +12,7 @@ from ..diagnostics import InputError
 from ..endpoint_test import run_endpoint_test
 from ..inputs import load_values, read_users
 from ..transport import DEFAULT_TIMEOUT, Transport
-from .base import FORMAT, fail, load_or_exit, main
+from .base import BASE_URL, FORMAT, fail, load_or_exit, main
 
 
 @main.command(name="test")
@@ -21,8 +21,7 @@ from .base import FORMAT, fail, load_or_exit, main
               help="Values file: fields, mappings and the cohort.")
 @click.option("--users", "users_file", required=True, type=click.Path(path_type=str),
               help="Test users: the portal's test CSV (operation,<mapping variables>,amp_cohort_*).")
-@click.option("--base-url", help="Send to this scheme and host instead of the definition's "
-                                 "(staging, or http://127.0.0.1:8080 for 'portalspec serve').")
+@BASE_URL
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds to wait for each response.")
 @FORMAT

@@ -20,7 +20,7 @@ from ..retry import RetryPolicy
 from ..sync import DEFAULT_STATE, Progress, State, SyncOptions, SyncReport, sync
 from ..sync.sources import read_membership
 from ..transport import Transport
-from .base import FORMAT, fail, load_or_exit, main, warn
+from .base import BASE_URL, FORMAT, fail, load_or_exit, main, warn
 
 
 class _ProgressDisplay:
@@ -122,7 +122,7 @@ def _pull(definition: Definition, values: Values, cohort_id: str, api_key: str |
 @click.option("--backoff-base", type=click.FloatRange(0), default=1.0, show_default=True,
               help="Seconds before the first retry; doubles each retry, capped near 2 minutes.")
 @click.option("--timeout", type=click.FloatRange(0.1), default=30.0, show_default=True, help="Seconds per request.")
-@click.option("--base-url", help="Replace every endpoint's scheme and host (staging, or portalspec serve).")
+@BASE_URL
 @FORMAT
 def sync_command(definition: str, values_file: str, cohort_file: str | None, amplitude_cohort: str | None,
                  amplitude_api_key: str | None, amplitude_secret_key: str | None, amplitude_region: str,
