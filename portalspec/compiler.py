@@ -74,7 +74,9 @@ def _compile_endpoint(definition: Definition, spec: Endpoint) -> CompiledEndpoin
         url=Template.compile(spec.url, Kind.URL, f"{where}.url"),
         headers=headers,
         payload=Template.compile(spec.payload, Kind.JSON, f"{where}.payload"),
-        item=Template.compile(spec.item_template, Kind.JSON, f"{where}.item_template")
+        # White space around an item is no part of it: a `|` block's final newline would
+        # otherwise stand between every two items of the array.
+        item=Template.compile(spec.item_template.strip(), Kind.JSON, f"{where}.item_template")
         if spec.item_template is not None else None,
         batch_size=spec.batch_size,
         spec=spec,

@@ -7,6 +7,7 @@ the variable is exported.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -126,7 +127,15 @@ def to_har_entry(request: "Request", started: str = "1970-01-01T00:00:00.000Z") 
 
 def format_requests(requests: Iterable["Request"], fmt: str, *, env_prefix: str = "",
                     started: str = "1970-01-01T00:00:00.000Z", version: str = "") -> Iterable[str]:
-    """Text chunks of ``requests`` in ``fmt``, streamed (a large render never sits in memory whole)."""
+    """Text chunks of ``requests`` in ``fmt``, streamed (a large render never sits in memory whole).
+
+    Nothing is yielded until the first request has rendered, so a problem with the values or
+    the cohort (found before the first request) leaves no half document behind."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    pending = iter(requests)
+    first = next(pending, None)
+    requests = itertools.chain([first], pending) if first is not None else ()
     if fmt == "curl":
         shown: list[str] = []
         for i, request in enumerate(requests):
@@ -145,8 +154,6 @@ def format_requests(requests: Iterable["Request"], fmt: str, *, env_prefix: str 
         log = {"version": "1.2", "creator": {"name": "portalspec", "version": version},
                "entries": [to_har_entry(r, started) for r in requests]}
         yield json.dumps({"log": log}, indent=2, ensure_ascii=False) + "\n"
-    else:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
 def _json_array(items: Iterable[dict[str, Any]], indent: str) -> Iterable[str]:

@@ -170,6 +170,12 @@ def resolve_fields(definition: Definition, values: Values) -> dict[str, Any]:
             env[f.variable] = f.default
         else:
             problems.append(f"missing required field '{f.display_name}' ({f.variable})")
+    mapping_vars = {m.variable for m in definition.mapping_fields}
+    for name in values.mappings:
+        if name not in mapping_vars:
+            hint = did_you_mean(name, mapping_vars)
+            problems.append(f"unknown mapping '{name}' in the values file" + (f" ({hint})" if hint else "")
+                            + (f"; the mapping variables are {', '.join(sorted(mapping_vars))}" if mapping_vars else ""))
     for m in definition.mapping_fields:
         if m.variable not in values.mappings:
             problems.append(f"missing mapping for '{m.mapping_display_name}' ({m.variable}): "

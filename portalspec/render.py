@@ -93,8 +93,10 @@ def _cohort(values: Values, users: Iterable[UserInput]) -> Cohort:
         if mine and theirs and mine != theirs:
             raise InputError(f"the cohort {key} is {mine!r} in the values file but {theirs!r} in the users file")
         merged[key] = mine or theirs
-    if not merged["id"] or not merged["name"]:
-        raise InputError("no cohort: add cohort: {id: ..., name: ...} to the values file "
+    missing = [key for key in ("id", "name") if not merged[key]]
+    if missing:
+        what = "no cohort" if len(missing) == 2 else f"the cohort has no {missing[0]}"
+        raise InputError(f"{what}: add cohort: {{id: ..., name: ...}} to the values file "
                          "(or amp_cohort_id and amp_cohort_name columns to the test CSV)")
     return Cohort(**merged)
 

@@ -241,3 +241,34 @@ def test_every_example_renders_in_every_format(fmt):
     for folder in sorted(INTEGRATIONS.iterdir()):
         result = cli_render(folder.name, fmt)
         assert result.exit_code == 0 and result.stderr == "", (folder.name, result.stderr)
+
+
+def test_nothing_is_written_when_the_values_do_not_fit(kitchen, tmp_path):
+    bad = tmp_path / "bad-values.yaml"
+    bad.write_text('fields: {bearer_token: "tok", label: "L"}\nmappings: {user_id: user_id}\ncohort: {id: "42", name: ""}\n')
+    result = render(kitchen["integration.yaml"], "--values", str(bad), "--users", str(kitchen["users.csv"]))
+    assert_fails(result, "the cohort has no name")
+    assert result.stdout == ""  # not even the opening '[' of the JSON array
+
+
+def test_output_file_appears_only_when_the_render_succeeds(kitchen, tmp_path):
+    target = tmp_path / "requests.json"
+    target.write_text("previous render\n")
+    bad_users = tmp_path / "bad-users.csv"
+    bad_users.write_text("operation,user_id\nadd,a\nadd,b\nadd,\"\ud800\"\n", errors="surrogatepass")
+    result = render(kitchen["integration.yaml"], "--values", str(kitchen["values.yaml"]), "--users", str(bad_users),
+                    "-o", str(target))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert target.read_text() == "previous render\n"  # untouched: no half document replaced it
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".portalspec-")] == []
+    result = render(kitchen["integration.yaml"], "--values", str(kitchen["values.yaml"]), "--users",
+                    str(kitchen["users.csv"]), "-o", str(target))
+    assert result.exit_code == 0 and json.loads(target.read_text())[0]["endpoint"] == "create_list"
+
+
+def test_an_unknown_mapping_is_named(kitchen, tmp_path):
+    values = tmp_path / "v.yaml"
+    values.write_text('fields: {bearer_token: "tok", label: "L"}\nmappings: {user_id: user_id, usr_id: x}\n'
+                      'cohort: {id: "42", name: "B"}\n')
+    result = render(kitchen["integration.yaml"], "--values", str(values), "--users", str(kitchen["users.csv"]))
+    assert_fails(result, "unknown mapping 'usr_id'", "did you mean 'user_id'?")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
+from typing import IO, Iterator
 
 import click
 
@@ -29,10 +33,11 @@ from .base import FORMAT, fail, load_or_exit, main, read_json, warn
               help="A create_list response (JSON) to read the list id from, as Amplitude would.")
 @click.option("--now", help="The time macros see: ISO 8601 or epoch seconds (for reproducible previews).")
 @click.option("--seed", type=int, help="Seed for $request_id, for reproducible previews.")
-@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Write here instead of stdout.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default="-",
+              help="Write here instead of stdout (the file appears only when the whole render succeeded).")
 def render(definition: str, values_file: str, users_file: str | None, endpoint: str | None, fmt: str,
            reveal_secrets: bool, list_id: str | None, response_file: str | None, now: str | None,
-           seed: int | None, output) -> None:
+           seed: int | None, output: str) -> None:
     """Render the exact HTTP requests Amplitude would send for DEFINITION.
 
     Order: create_list (list-based), then every batch of entering users, then every batch
@@ -51,14 +56,34 @@ def render(definition: str, values_file: str, users_file: str | None, endpoint: 
         requests = integration.render(values, users, endpoint=endpoint, list_id=list_id, response=response,
                                       context=context, mask_secrets=not reveal_secrets)
         started = context.now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        for chunk in format_requests(requests, fmt, env_prefix=integration.name, started=started,
-                                     version=__version__):
-            output.write(chunk)
+        chunks = format_requests(requests, fmt, env_prefix=integration.name, started=started, version=__version__)
+        with _destination(output) as out:
+            for chunk in chunks:
+                out.write(chunk)
     except InputError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"{output}: {exc.strerror or exc}")
     if users.skipped_count:
         warn(f"{users.skipped_count} user(s) not sent, no value for a mapped property: "
              + ", ".join(users.skipped) + (", …" if users.skipped_count > len(users.skipped) else ""))
+
+
+@contextlib.contextmanager
+def _destination(path: str) -> Iterator[IO[str]]:
+    """stdout, or a temporary file beside ``path`` moved into place only on success."""
+    if path == "-":
+        yield click.get_text_stream("stdout")
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=".portalspec-", delete=False)
+    try:
+        with handle:
+            yield handle
+        os.replace(handle.name, path)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
 
 
 @main.command()
