@@ -215,3 +215,30 @@ def test_a_bad_base_url_is_a_usage_error(tmp_path, url, command):
         args += ["--users", str(EXAMPLES / "infobip" / "users.csv")]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "--base-url" in result.output and "Traceback" not in result.output
+
+
+def test_a_user_whose_other_mapped_value_changed_is_updated_not_removed(tmp_path):
+    """nested-audiences maps two variables (external id, email); the id is the user. When the
+    email changes the user is re-added with the new email — and never removed, although the
+    old (id, email) pair has left the cohort."""
+    definition, values = example("nested-audiences")
+    state = tmp_path / "state.db"
+
+    def export(rows: list[tuple[str, str]], name: str) -> Path:
+        path = tmp_path / name
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
+            writer.writerow(["amplitude_id", "user_id", "email"])
+            writer.writerows([str(i), uid, email] for i, (uid, email) in enumerate(rows))
+        return path
+
+    with running_destination(definition, values) as dest:  # (its values map email_field to email)
+        first = run_sync(definition, values, export([("u1", "a@x"), ("u2", "b@x")], "c1.csv"), state, dest.url)
+        assert report(first)["outcome"] == "succeeded", first.output
+        second = run_sync(definition, values, export([("u1", "a2@x"), ("u2", "b@x")], "c2.csv"), state, dest.url)
+        r = report(second)
+        assert (r["entering"], r["leaving"]) == (1, 0)
+        members = {m["key"]: m["values"]["email_field"] for m in dest.state()["lists"][0]["members"]}
+        assert members == {"u1": "a2@x", "u2": "b@x"}
+        third = run_sync(definition, values, export([("u1", "a2@x"), ("u2", "b@x")], "c3.csv"), state, dest.url)
+        assert report(third)["outcome"] == "unchanged"  # the stored key moved with the add

@@ -299,3 +299,15 @@ def test_two_runs_cannot_share_a_state_file(infobip, tmp_path):
 def test_an_unusable_state_file_is_a_clear_error(tmp_path, make):
     with pytest.raises(portalspec.InputError, match="cannot open the sync state"):
         State(make(tmp_path))
+
+
+def test_difference_by_identity_turns_a_changed_user_into_an_add_that_replaces():
+    from portalspec.sync.diff import difference_by_identity
+
+    first = lambda key: json.loads(key)[0]  # noqa: E731
+    held = {'["u1", "old@x"]', '["u2", "b@x"]', '["u3", "c@x"]'}
+    now = ['["u1", "new@x"]', '["u2", "b@x"]', '["u4", "d@x"]', '["u4", "d@x"]']
+    diff = difference_by_identity(now, held, first)
+    assert diff.entering == ['["u1", "new@x"]', '["u4", "d@x"]']
+    assert diff.leaving == ['["u3", "c@x"]']
+    assert diff.replaces == {'["u1", "new@x"]': '["u1", "old@x"]'}

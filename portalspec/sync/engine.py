@@ -31,7 +31,7 @@ from ..render import list_id_from_response
 from ..request import Request
 from ..retry import RetryPolicy
 from ..transport import Classification, Response, Transport, TransportError, classify
-from .diff import Difference, difference
+from .diff import Difference, difference, difference_by_identity
 from .state import State
 
 NEW_LIST = "(created on first sync)"  # the list id a dry run shows before a list exists
@@ -112,6 +112,19 @@ def _columns(keys: Sequence[str], variables: Sequence[str]) -> dict[str, Sequenc
     return {v: [row[i] for row in rows] for i, v in enumerate(variables)}
 
 
+@dataclass
+class _Delivery:
+    """One run's delivery in progress: what is in flight and what has been counted."""
+
+    sync_id: int
+    diff: Difference
+    counts: Counter[str]
+    errors: list[str]
+    total_users: int
+    total_requests: int
+    in_flight: dict[Future[_Result], tuple[str, Sequence[str]]] = field(default_factory=dict)
+
+
 class Engine:
     def __init__(self, integration: Integration, values: Values, state: State, transport: Transport | None,
                  options: SyncOptions = SyncOptions(), progress: Callable[[Progress], None] | None = None,
@@ -162,7 +175,7 @@ class Engine:
                     self.state.set_list_id(record.id, list_id)  # stored before any user is sent
                     created = True
             if self.integration.definition.type == "property" or list_id is not None:
-                diff = difference(members, self.state.members(record.id))
+                diff = self._difference(members, self.state.members(record.id))
                 if diff.unchanged:
                     outcome = "unchanged"
                 else:
@@ -185,6 +198,12 @@ class Engine:
         return SyncReport(outcome, self.cohort_id, list_id, created, len(diff.entering), len(diff.leaving),
                           counts["requests"], counts["delivered"], counts["undelivered"], counts["retries"],
                           tuple(errors))
+
+    def _difference(self, members: Iterable[str], held: set[str]) -> Difference:
+        if len(self.variables) <= 1:
+            return difference(members, held)
+        # Several mapping variables: a user is its first one; the others may change.
+        return difference_by_identity(members, held, lambda key: json.loads(key)[0])
 
     # --- creating the list ----------------------------------------------------------
     def _create_list(self, counts: Counter[str], errors: list[str]) -> str | int | None:
@@ -219,48 +238,49 @@ class Engine:
 
     def _deliver(self, sync_id: int, list_id: Any, diff: Difference, counts: Counter[str],
                  errors: list[str]) -> None:
-        total_users = len(diff.entering) + len(diff.leaving)
         sizes = {op: self.integration.batch_endpoint(op).batch_size for op in (ADD, REMOVE)}
-        total_requests = sum(-(-len(keys) // sizes[op]) for op, keys in ((ADD, diff.entering), (REMOVE, diff.leaving)))
-        pending = self._requests(list_id, diff)
+        run = _Delivery(sync_id, diff, counts, errors, total_users=len(diff.entering) + len(diff.leaving),
+                        total_requests=sum(-(-len(keys) // sizes[op])
+                                           for op, keys in ((ADD, diff.entering), (REMOVE, diff.leaving))))
         limit = max(1, self.options.concurrency)
         pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="portalspec-sync")
-        in_flight: dict[Future[_Result], tuple[str, Sequence[str]]] = {}
         try:
-            for operation, keys, request in pending:
-                while len(in_flight) >= limit:
-                    self._collect(sync_id, in_flight, counts, errors, total_requests, total_users)
-                in_flight[pool.submit(self._send, request)] = (operation, keys)
-            while in_flight:
-                self._collect(sync_id, in_flight, counts, errors, total_requests, total_users)
+            for operation, keys, request in self._requests(list_id, diff):
+                while len(run.in_flight) >= limit:
+                    self._collect(run)
+                run.in_flight[pool.submit(self._send, request)] = (operation, keys)
+            while run.in_flight:
+                self._collect(run)
         except BaseException:
             self._stop.set()  # wake workers sleeping in a backoff; their batches stay owed
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
 
-    def _collect(self, sync_id: int, in_flight: dict[Future[_Result], tuple[str, Sequence[str]]],
-                 counts: Counter[str], errors: list[str], total_requests: int, total_users: int) -> None:
-        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+    def _collect(self, run: "_Delivery") -> None:
+        """Wait for a request to finish and record it (here, in the coordinating thread only)."""
+        done, _ = wait(run.in_flight, return_when=FIRST_COMPLETED)
+        counts = run.counts
         for future in done:
-            operation, keys = in_flight.pop(future)
+            operation, keys = run.in_flight.pop(future)
             result = future.result()
             counts["retries"] += result.retries
             if result.error is None:
                 # Only now, after a 2xx, does the stored membership move.
                 if operation == ADD:
-                    self.state.record_delivered(sync_id, added=keys)
+                    replaced = [run.diff.replaces[k] for k in keys if k in run.diff.replaces]
+                    self.state.record_delivered(run.sync_id, added=keys, removed=replaced)
                 else:
-                    self.state.record_delivered(sync_id, removed=keys)
+                    self.state.record_delivered(run.sync_id, removed=keys)
                 counts["requests"] += 1
                 counts["batches"] += 1
                 counts["delivered"] += len(keys)
             else:
                 counts["failed_requests"] += 1
                 counts["undelivered"] += len(keys)
-                errors.append(result.error)
-            self.progress(Progress(counts["batches"] + counts["failed_requests"], total_requests,
-                                   counts["delivered"] + counts["undelivered"], total_users, counts["retries"],
+                run.errors.append(result.error)
+            self.progress(Progress(counts["batches"] + counts["failed_requests"], run.total_requests,
+                                   counts["delivered"] + counts["undelivered"], run.total_users, counts["retries"],
                                    counts["failed_requests"]))
 
     def _send(self, request: Request) -> _Result:
@@ -299,7 +319,7 @@ class Engine:
         if self.integration.definition.type == "list" and list_id is None:
             (request,) = self.integration.render(self.values, [], endpoint="create_list", context=self.context)
             plan["create_list"] = Counter(requests=1, bytes=len(request.body or b""))
-        diff = difference(members, held)
+        diff = self._difference(members, held)
         for _, keys, request in self._requests(list_id if list_id is not None else NEW_LIST, diff):
             entry = plan.setdefault(request.endpoint, Counter())
             entry.update(requests=1, users=len(keys), bytes=len(request.body or b""))
