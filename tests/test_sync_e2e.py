@@ -136,9 +136,9 @@ def test_a_sync_killed_mid_run_loses_nobody(tmp_path):
                     "item_template: '\"$user_id_field_amplitude\"'\n    batch_size: 5")
     ids = [f"member-{i:04d}" for i in range(400)]
     cohort, state = cohort_file(tmp_path, ids), tmp_path / "state.db"
-    # Each request takes 20 ms at the destination: 80 batches, one at a time, is ~2 s — time
-    # enough to kill the sender in the middle.
-    with running_destination(small, values, latency_ms=20) as dest:
+    # Each request takes 40 ms at the destination: 80 batches, one at a time, take over 3 s,
+    # and the kill comes after 20 of them — seconds of margin on a slow machine.
+    with running_destination(small, values, latency_ms=40) as dest:
         command = [sys.executable, "-m", "portalspec", "sync", str(small), "--values", str(values),
                    "--cohort-file", str(cohort), "--state", str(state), "--base-url", dest.url,
                    "--concurrency", "1", "--format", "json"]
