@@ -10,7 +10,6 @@ identified by a salted hash.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -22,6 +21,11 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Mapping
 
 from ..diagnostics import InputError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): no advisory locks; one run at a time is then the user's care
+    fcntl = None  # type: ignore[assignment]
 
 DEFAULT_STATE = Path(".portalspec") / "state.db"
 
@@ -123,7 +127,7 @@ class State:
     def lock(self) -> None:
         """Claim the state for one sync run: two runs on one state would send the same users
         twice and race each other's membership. Raises :class:`StateLocked` if taken."""
-        if self.path == ":memory:" or self._lock is not None:
+        if self.path == ":memory:" or self._lock is not None or fcntl is None:
             return
         try:
             handle = open(self.path + ".lock", "a+")
@@ -137,7 +141,7 @@ class State:
         self._lock = handle
 
     def unlock(self) -> None:
-        if self._lock is not None:
+        if self._lock is not None and fcntl is not None:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
