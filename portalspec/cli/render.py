@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from typing import IO, Iterator
 
@@ -73,7 +74,7 @@ def render(definition: str, values_file: str, users_file: str | None, endpoint: 
 def _destination(path: str) -> Iterator[IO[str]]:
     """stdout, or a temporary file beside ``path`` moved into place only on success."""
     if path == "-":
-        yield click.get_text_stream("stdout")
+        yield sys.stdout
         return
     folder = os.path.dirname(os.path.abspath(path))
     handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=".portalspec-", delete=False)
