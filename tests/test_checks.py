@@ -13,14 +13,7 @@ ADD_PAYLOAD = '      {"userIds": $items}\n    item_template: \'"$user_id"\'\n  r
 CREATE_PAYLOAD = '{"name": "[Amplitude] $amp_cohort_name"}'
 CREATE_URL = "url: https://api.acme.example/lists\n"
 LIST_ID = '    list_id:\n      path: listId\n    example_response: {"listId": 2568}\n'
-REMOVE_USERS = """\
-  remove_users:
-    method: POST
-    url: https://api.acme.example/lists/$list_id/remove
-    payload: |
-      {"userIds": $items}
-    item_template: '"$user_id"'
-"""
+REMOVE_USERS = MINIMAL[MINIMAL.index("  remove_users:"):]  # the tail of MINIMAL, to cut or move it
 
 
 def add_payload(payload: str, item_template: str | None = "'\"$user_id\"'") -> str:

@@ -180,9 +180,6 @@ class State:
     def members(self, sync_id: int) -> set[str]:
         return {key for (key,) in self._db.execute("SELECT key FROM members WHERE sync_id = ?", (sync_id,))}
 
-    def member_count(self, sync_id: int) -> int:
-        return self._db.execute("SELECT count(*) FROM members WHERE sync_id = ?", (sync_id,)).fetchone()[0]
-
     def record_delivered(self, sync_id: int, added: Iterable[str] = (), removed: Iterable[str] = ()) -> None:
         """One delivered batch, in one transaction: its users are now (or no longer) members."""
         with self._transaction():
