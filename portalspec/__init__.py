@@ -9,7 +9,7 @@ The pipeline, one module per stage::
 ``render`` yields ``Request`` values; ``load_values`` and ``read_users`` read its inputs.
 """
 
-from .compiler import Integration, compile
+from .integration import Integration, compile
 from .diagnostics import DefinitionError, Diagnostic, InputError, PortalspecError, Severity
 from .inputs import Cohort, Members, User, Values, load_values, read_users
 from .macros import MacroContext, slugify

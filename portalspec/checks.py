@@ -16,12 +16,14 @@ from pathlib import Path as FsPath
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
+from .auth import AUTH_METHODS
 from .diagnostics import Diagnostic, Path, Severity, did_you_mean, format_path
 from .jsonpath import JSONPathError, find_list_id
+from .kinds import BATCH_ENDPOINTS, KINDS, LIST_SCOPED, TYPES, endpoints_of
 from .schema import HEADER_TOKEN
 from .template import Kind, Position
-from .variables import (AUTH_VARIABLES, BATCH_ENDPOINTS, PREDEFINED, Declaration, Origin, Scope,
-                        TemplateSite, declarations, template_sites, usages)
+from .variables import (PREDEFINED, Declaration, Origin, Scope, TemplateSite, declarations, template_sites,
+                        usages)
 
 HEADER_NAME = re.compile(HEADER_TOKEN)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -55,18 +57,15 @@ def _list(value: Any) -> list:
 def check_endpoints_for_type(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
     kind = data.get("type")
     endpoints = data.get("endpoints")
-    if kind not in ("list", "property") or not isinstance(endpoints, dict):
+    if kind not in TYPES or not isinstance(endpoints, dict):
         return
-    required = ("create_list", "add_users", "remove_users") if kind == "list" else ("update_users",)
-    forbidden = ("update_users",) if kind == "list" else ("create_list", "add_users", "remove_users")
-    for name in required:
+    for name in endpoints_of(kind):
         if name not in endpoints:
             yield _d("PS301", f"missing endpoint '{name}': a {kind}-based integration needs it", ("endpoints",),
                      at_key=True)
-    for name in forbidden:
-        if name in endpoints:
-            other = "property" if kind == "list" else "list"
-            yield _d("PS302", f"endpoint '{name}' is only for {other}-based integrations (type: {kind})",
+    for name, other in KINDS.items():
+        if name in endpoints and other.type != kind:
+            yield _d("PS302", f"endpoint '{name}' is only for {other.type}-based integrations (type: {kind})",
                      ("endpoints", name), at_key=True)
 
 
@@ -99,8 +98,10 @@ def check_headers(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
     endpoints = _dict(data.get("endpoints"))
     maps += [(("endpoints", e, "headers"), _dict(endpoints.get(e)).get("headers")) for e in endpoints]
     auth = _dict(data.get("auth"))
-    auth_header = {"basic": "authorization", "bearer": "authorization",
-                   "header": str(auth.get("header_name", "")).lower()}.get(str(auth.get("method")))
+    method = AUTH_METHODS.get(str(auth.get("method")))
+    header_name = auth.get("header_name")
+    auth_header = (method.header(header_name if isinstance(header_name, str) else None) or "").lower() \
+        if method else ""
     for path, headers in maps:
         for name in _dict(headers):  # (the schema checks that names are HTTP tokens)
             if name.lower() == "content-type":
@@ -225,9 +226,9 @@ def _allowed(name: str, site: TemplateSite, declared: dict[str, Declaration]) ->
         return None if site.role == "item_template" else "only in item templates"
     if scope is Scope.ITEMS_PAYLOAD:
         ok = site.role == "payload" and site.endpoint in BATCH_ENDPOINTS
-        return None if ok else "only in the payload of add_users, remove_users and update_users"
-    ok = site.endpoint in ("add_users", "remove_users")  # $list_id
-    return None if ok else "only in add_users and remove_users (create_list makes the list it names)"
+        return None if ok else f"only in {scope.value}"
+    ok = site.endpoint in LIST_SCOPED  # $list_id
+    return None if ok else f"only in {scope.value} (create_list makes the list it names)"
 
 
 def check_variable_uses(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
@@ -279,11 +280,11 @@ def check_items(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
 
 
 def check_list_id_used(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
-    if data.get("type") != "list":
-        return
     endpoints = _dict(data.get("endpoints"))
     used_in = {u.site.endpoint for u in usages(data) if u.name == "list_id"}
-    for endpoint in ("add_users", "remove_users"):
+    for endpoint in LIST_SCOPED:
+        if KINDS[endpoint].type != data.get("type"):
+            continue
         if isinstance(endpoints.get(endpoint), dict) and endpoint not in used_in:
             yield _d("PS209", f"{endpoint} does not use $list_id (in its URL or payload): "
                               "every cohort would go to the same list", ("endpoints", endpoint), warning=True, at_key=True)
@@ -363,4 +364,4 @@ def run_checks(data: Any, base_dir: FsPath | None) -> Iterator[Found]:
         yield from check(data, base_dir)
 
 
-__all__ = ["AUTH_VARIABLES", "CHECKS", "Found", "run_checks"]
+__all__ = ["CHECKS", "Found", "run_checks"]

@@ -1,14 +1,16 @@
-"""Stage 3, compiling: a checked :class:`Definition` → an immutable :class:`Integration`.
+"""Stage 3, compiling: a checked :class:`Definition` → immutable compiled endpoints.
 
-Every template is lexed and compiled once here; rendering only joins. An ``Integration`` is
-a frozen tree of tuples and strings, so it is thread-safe and picklable.
+Every template is lexed and compiled once here; rendering only joins. A
+:class:`CompiledDefinition` is a frozen tree of tuples and strings, so it is thread-safe and
+picklable. :class:`portalspec.Integration` (``integration.py``) is the public face of it,
+adding the way to bind it to values and build requests.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
 
+from .kinds import KINDS, EndpointKind, endpoint_for
 from .model import Definition, Endpoint
 from .template import Kind, Template
 
@@ -25,14 +27,18 @@ class CompiledEndpoint:
     spec: Endpoint
 
     @property
+    def kind(self) -> EndpointKind:
+        return KINDS[self.name]
+
+    @property
     def names(self) -> frozenset[str]:
         """Every variable the request itself uses (URL, headers, payload)."""
         return self.url.names | self.payload.names | frozenset().union(*(t.names for _, t in self.headers))
 
 
 @dataclass(frozen=True)
-class Integration:
-    """A compiled definition, ready to render requests for any values and users."""
+class CompiledDefinition:
+    """A compiled definition: its endpoints' templates, ready to render."""
 
     definition: Definition
     endpoints: tuple[CompiledEndpoint, ...]
@@ -46,21 +52,13 @@ class Integration:
 
     def batch_endpoint(self, operation: str) -> CompiledEndpoint:
         """Where users entering (``add``) or leaving (``remove``) the cohort are sent."""
-        name = "update_users" if self.definition.type == "property" else (
-            "add_users" if operation == "add" else "remove_users")
+        name = endpoint_for(self.definition.type, operation)
         endpoint = self.endpoint(name)
         assert endpoint is not None, name  # the checks guarantee the endpoints of each type
         return endpoint
 
-    def render(self, values: Any, users: Iterable[Any] = (), endpoint: str | None = None,
-               list_id: str | int | None = None, **options: Any) -> Iterator[Any]:
-        """The requests Amplitude would send, in order: create_list (list-based), every entering
-        batch, then every leaving batch. See :func:`portalspec.render.render` for ``options``."""
-        from .render import render
-        return render(self, values, users, endpoint=endpoint, list_id=list_id, **options)
 
-
-def _compile_endpoint(definition: Definition, spec: Endpoint) -> CompiledEndpoint:
+def compile_endpoint(definition: Definition, spec: Endpoint) -> CompiledEndpoint:
     where = f"endpoints.{spec.name}"
     merged: dict[str, tuple[str, str, str]] = {}
     for scope, pairs in (("headers", definition.headers), (f"{where}.headers", spec.headers)):
@@ -83,6 +81,5 @@ def _compile_endpoint(definition: Definition, spec: Endpoint) -> CompiledEndpoin
     )
 
 
-def compile(definition: Definition) -> Integration:  # noqa: A001 - the stage's name
-    """Compile a checked definition (from :func:`portalspec.load`) into renderers."""
-    return Integration(definition, tuple(_compile_endpoint(definition, e) for e in definition.endpoints))
+def compile_endpoints(definition: Definition) -> tuple[CompiledEndpoint, ...]:
+    return tuple(compile_endpoint(definition, e) for e in definition.endpoints)

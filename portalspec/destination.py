@@ -41,10 +41,11 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request as WsgiRequest
 from werkzeug.wrappers import Response as WsgiResponse
 
-from .compiler import CompiledEndpoint, Integration
-from .compiler import compile as compile_definition
+from .compiler import CompiledEndpoint
+from .integration import Integration
+from .integration import compile as compile_definition
 from .diagnostics import InputError, PayloadMismatch
-from .formats import MASK
+from .masking import MASK
 from .inputs import Values, load_values, resolve_fields
 from .jsonpath import JSONPathError, compile_path, find_list_id
 from .macros import slugify

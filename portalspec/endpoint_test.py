@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
-from .compiler import Integration
+from .integration import Integration
 from .diagnostics import InputError
 from .inputs import UserSource, Values, resolve_fields
 from .macros import MacroContext

@@ -11,24 +11,42 @@ import itertools
 import json
 import re
 import shlex
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
-if TYPE_CHECKING:
-    from .request import Request
-
-MASK = "********"
-FORMATS = ("json", "curl", "http", "har")
+from .auth import method_of_credential
+from .masking import MASK
 
 
-def to_dict(request: "Request") -> dict[str, Any]:
+class Shown(Protocol):
+    """What the formats read of a request (:class:`portalspec.Request` is one)."""
+
+    method: str
+    url: str
+    headers: Sequence[tuple[str, str]]
+    body: bytes | None
+    endpoint: str
+    items: int
+    masked: tuple[tuple[str, str], ...]
+
+    @property
+    def text(self) -> str | None: ...
+
+    @property
+    def target(self) -> str: ...
+
+    def apply_mask(self, text: str, replacement: str = MASK) -> str: ...
+
+
+def to_dict(request: Shown) -> dict[str, Any]:
     """``{"endpoint", "method", "url", "headers": {name: value}, "body"}``; body is the exact text."""
     return {
         "endpoint": request.endpoint,
         "method": request.method,
-        "url": request.unmask(request.url),
-        "headers": {name: request.unmask(value) for name, value in request.headers},
-        "body": None if request.text is None else request.unmask(request.text),
+        "url": request.apply_mask(request.url),
+        "headers": {name: request.apply_mask(value) for name, value in request.headers},
+        "body": None if request.text is None else request.apply_mask(request.text),
     }
 
 
@@ -37,17 +55,18 @@ def env_name(prefix: str, variable: str) -> str:
     return "_" + name if name[:1].isdigit() else name  # a shell name cannot start with a digit (8x8)
 
 
-def _used_secrets(request: "Request") -> list[str]:
+def _used_secrets(request: Shown) -> list[str]:
     texts = [request.url, request.text or ""] + [v for _, v in request.headers]
     return [variable for sentinel, variable in request.masked if any(sentinel in t for t in texts)]
 
 
 def _secret_names(variable: str) -> list[str]:
-    # Basic auth is masked as one credential; curl rebuilds it from the two variables (-u).
-    return ["api_key", "secret_key"] if variable == "basic_credentials" else [variable]
+    # A derived credential (basic auth's) is masked as one; curl rebuilds it from its variables.
+    method = method_of_credential(variable)
+    return [v.name for v in method.variables] if method is not None else [variable]
 
 
-def _shell(request: "Request", text: str, prefix: str) -> str:
+def _shell(request: Shown, text: str, prefix: str) -> str:
     """``text`` as one POSIX shell word: single-quoted literal runs, masked secrets as "$VAR"."""
     if not request.masked:
         return shlex.quote(text)
@@ -57,7 +76,7 @@ def _shell(request: "Request", text: str, prefix: str) -> str:
     return "".join(words) or "''"
 
 
-def curl_exports(request: "Request", env_prefix: str = "") -> list[str]:
+def curl_exports(request: Shown, env_prefix: str = "") -> list[str]:
     """Comment lines naming the shell variables a masked curl command needs."""
     names = [env_name(env_prefix, n) for v in _used_secrets(request) for n in _secret_names(v)]
     if not names:
@@ -65,17 +84,18 @@ def curl_exports(request: "Request", env_prefix: str = "") -> list[str]:
     return ["# Secrets are masked; export them first:"] + [f"#   export {n}='...'" for n in names]
 
 
-def to_curl(request: "Request", env_prefix: str = "", *, exports: bool = True) -> str:
+def to_curl(request: Shown, env_prefix: str = "", *, exports: bool = True) -> str:
     """A runnable curl command; every part quoted for a POSIX shell whatever it contains."""
     lines = curl_exports(request, env_prefix) if exports else []
     # --globoff: [] and {} in a URL are text, not curl's globbing; --path-as-is: send the path
     # exactly as rendered.
     parts = [f"curl --globoff --path-as-is -X {request.method} {_shell(request, request.url, env_prefix)}"]
-    basic = next((s for s, v in request.masked if v == "basic_credentials"), None)
+    credentials = [(method, s) for s, v in request.masked if (method := method_of_credential(v)) is not None]
     for name, value in request.headers:
-        if basic is not None and name.lower() == "authorization" and value == f"Basic {basic}":
-            user, password = (env_name(env_prefix, n) for n in _secret_names("basic_credentials"))
-            parts.append(f'-u "${{{user}}}:${{{password}}}"')
+        option = next((o for method, sentinel in credentials
+                       if (o := method.curl(value, sentinel, lambda n: env_name(env_prefix, n))) is not None), None)
+        if option is not None:
+            parts.append(option)
         elif not value.strip(" \t"):
             parts.append(f"-H {_shell(request, f'{name};', env_prefix)}")  # curl drops 'Name: ' but sends 'Name;' empty
         else:
@@ -86,27 +106,27 @@ def to_curl(request: "Request", env_prefix: str = "", *, exports: bool = True) -
     return "\n".join(lines)
 
 
-def to_http(request: "Request") -> str:
+def to_http(request: Shown) -> str:
     """The raw HTTP/1.1 message (CRLF line ends), with Host and Content-Length as sent."""
     parts = urlsplit(request.url)
     head = [f"{request.method} {request.target} HTTP/1.1", f"Host: {parts.netloc}"]
     head += [f"{name}: {value}" for name, value in request.headers]
-    body = request.unmask(request.text) if request.text is not None else None
+    body = request.apply_mask(request.text) if request.text is not None else None
     if body is not None:
         head.append(f"Content-Length: {len(body.encode('utf-8'))}")  # of the body as shown
-    return request.unmask("\r\n".join(head)) + "\r\n\r\n" + (body or "")
+    return request.apply_mask("\r\n".join(head)) + "\r\n\r\n" + (body or "")
 
 
-def to_har_entry(request: "Request", started: str = "1970-01-01T00:00:00.000Z") -> dict[str, Any]:
+def to_har_entry(request: Shown, started: str = "1970-01-01T00:00:00.000Z") -> dict[str, Any]:
     """A HAR 1.2 entry; the response is empty (nothing was sent)."""
-    url = request.unmask(request.url)
-    text = request.unmask(request.text) if request.text is not None else None
+    url = request.apply_mask(request.url)
+    text = request.apply_mask(request.text) if request.text is not None else None
     har_request: dict[str, Any] = {
         "method": request.method,
         "url": url,
         "httpVersion": "HTTP/1.1",
         "cookies": [],
-        "headers": [{"name": n, "value": request.unmask(v)} for n, v in request.headers],
+        "headers": [{"name": n, "value": request.apply_mask(v)} for n, v in request.headers],
         "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)],
         "headersSize": -1,
         "bodySize": len(text.encode("utf-8")) if text is not None else 0,  # of the body as shown, like to_http
@@ -125,8 +145,51 @@ def to_har_entry(request: "Request", started: str = "1970-01-01T00:00:00.000Z") 
     }
 
 
-def format_requests(requests: Iterable["Request"], fmt: str, *, env_prefix: str = "",
-                    started: str = "1970-01-01T00:00:00.000Z", version: str = "") -> Iterable[str]:
+@dataclass(frozen=True)
+class FormatOptions:
+    env_prefix: str = ""  # curl: the prefix of the shell variables that hold masked secrets
+    started: str = "1970-01-01T00:00:00.000Z"  # HAR: each entry's startedDateTime
+    version: str = ""  # HAR: the creator's version
+
+
+def _write_curl(requests: Iterable[Shown], options: FormatOptions) -> Iterator[str]:
+    shown: list[str] = []
+    for i, request in enumerate(requests):
+        exports = curl_exports(request, options.env_prefix)
+        if exports and exports != shown:  # say it once, and again only if it changes
+            yield ("\n" if i else "") + "\n".join(exports) + "\n"
+            shown = exports
+        users = f" ({request.items} user{'s' * (request.items != 1)})" if request.items else ""
+        yield ("\n" if i else "") + f"# {request.endpoint}{users}\n"
+        yield to_curl(request, options.env_prefix, exports=False) + "\n"
+
+
+def _write_http(requests: Iterable[Shown], options: FormatOptions) -> Iterator[str]:
+    for i, request in enumerate(requests):
+        yield ("\r\n" if i else "") + to_http(request) + "\r\n"
+
+
+def _write_json(requests: Iterable[Shown], options: FormatOptions) -> Iterator[str]:
+    yield from _json_array((to_dict(r) for r in requests), "")
+
+
+def _write_har(requests: Iterable[Shown], options: FormatOptions) -> Iterator[str]:
+    log = {"version": "1.2", "creator": {"name": "portalspec", "version": options.version},
+           "entries": [to_har_entry(r, options.started) for r in requests]}
+    yield json.dumps({"log": log}, indent=2, ensure_ascii=False) + "\n"
+
+
+# The output formats, one entry each: a writer streaming text chunks of the requests.
+FORMATS: Mapping[str, Callable[[Iterable[Shown], FormatOptions], Iterator[str]]] = {
+    "json": _write_json,
+    "curl": _write_curl,
+    "http": _write_http,
+    "har": _write_har,
+}
+
+
+def format_requests(requests: Iterable[Shown], fmt: str, *, env_prefix: str = "",
+                    started: str = "1970-01-01T00:00:00.000Z", version: str = "") -> Iterator[str]:
     """Text chunks of ``requests`` in ``fmt``, streamed (a large render never sits in memory whole).
 
     Nothing is yielded until the first request has rendered, so a problem with the values or
@@ -135,25 +198,8 @@ def format_requests(requests: Iterable["Request"], fmt: str, *, env_prefix: str 
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     pending = iter(requests)
     first = next(pending, None)
-    requests = itertools.chain([first], pending) if first is not None else ()
-    if fmt == "curl":
-        shown: list[str] = []
-        for i, request in enumerate(requests):
-            exports = curl_exports(request, env_prefix)
-            if exports and exports != shown:  # say it once, and again only if it changes
-                yield ("\n" if i else "") + "\n".join(exports) + "\n"
-                shown = exports
-            yield ("\n" if i else "") + f"# {request.endpoint}" + (f" ({request.items} user{'s' * (request.items != 1)})" if request.items else "") + "\n"
-            yield to_curl(request, env_prefix, exports=False) + "\n"
-    elif fmt == "http":
-        for i, request in enumerate(requests):
-            yield ("\r\n" if i else "") + to_http(request) + "\r\n"
-    elif fmt == "json":
-        yield from _json_array((to_dict(r) for r in requests), "")
-    elif fmt == "har":
-        log = {"version": "1.2", "creator": {"name": "portalspec", "version": version},
-               "entries": [to_har_entry(r, started) for r in requests]}
-        yield json.dumps({"log": log}, indent=2, ensure_ascii=False) + "\n"
+    chained: Iterable[Shown] = itertools.chain([first], pending) if first is not None else ()
+    yield from FORMATS[fmt](chained, FormatOptions(env_prefix, started, version))
 
 
 def _json_array(items: Iterable[dict[str, Any]], indent: str) -> Iterable[str]:
@@ -166,4 +212,5 @@ def _json_array(items: Iterable[dict[str, Any]], indent: str) -> Iterable[str]:
     yield ("\n" + indent + "]" if not first else "]") + ("\n" if not indent else "")
 
 
-__all__: Sequence[str] = ("FORMATS", "MASK", "format_requests", "to_curl", "to_dict", "to_har_entry", "to_http")
+__all__: Sequence[str] = ("FORMATS", "FormatOptions", "Shown", "format_requests", "to_curl", "to_dict",
+                          "to_har_entry", "to_http")

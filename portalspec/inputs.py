@@ -31,7 +31,6 @@ from typing import IO, Any, Iterable, Iterator, Mapping
 from .diagnostics import Diagnostic, InputError, did_you_mean
 from .loader import Document, read_document
 from .model import Definition
-from .variables import AUTH_VARIABLES
 
 ADD, REMOVE = "add", "remove"
 COHORT_COLUMNS = {"amp_cohort_name": "name", "amp_cohort_id": "id", "amp_cohort_url": "url"}
@@ -151,13 +150,13 @@ def resolve_fields(definition: Definition, values: Values) -> dict[str, Any]:
         if name not in known:
             hint = did_you_mean(name, known)
             problems.append(f"unknown field '{name}' in the values file" + (f" ({hint})" if hint else ""))
-    for name, display, required in AUTH_VARIABLES[definition.auth.method]:
-        if name in values.fields:
-            env[name] = values.fields[name]
-        elif required:
-            problems.append(f"missing required field '{display}' ({name}) for {definition.auth.method} auth")
+    for var in definition.auth.scheme.variables:
+        if var.name in values.fields:
+            env[var.name] = values.fields[var.name]
+        elif var.required:
+            problems.append(f"missing required field '{var.display_name}' ({var.name}) for {definition.auth.method} auth")
         else:
-            env[name] = ""  # basic auth's secret is optional: an empty password
+            env[var.name] = ""  # basic auth's secret is optional: an empty password
     for f in definition.custom_fields:
         if f.variable in values.fields:
             value = values.fields[f.variable]

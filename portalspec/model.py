@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .auth import Auth
+from .kinds import ENDPOINTS, KINDS, EndpointKind
 from .loader import SourceMap
-from .variables import AUTH_VARIABLES, BATCH_ENDPOINTS, ENDPOINTS
 
 DEFAULT_BATCH_SIZE = 10_000
 
@@ -46,16 +47,6 @@ class MappingField:
 
 
 @dataclass(frozen=True)
-class Auth:
-    method: str  # none | basic | header | bearer
-    header_name: str | None = None
-
-    @property
-    def variables(self) -> tuple[str, ...]:
-        return tuple(name for name, _, _ in AUTH_VARIABLES[self.method])
-
-
-@dataclass(frozen=True)
 class ErrorClassification:
     status: int
     message: str
@@ -75,7 +66,7 @@ class ListIdSpec:
 
 @dataclass(frozen=True)
 class Endpoint:
-    name: str  # create_list | add_users | remove_users | update_users
+    name: str  # a key of kinds.KINDS
     method: str
     url: str
     payload: str
@@ -87,8 +78,12 @@ class Endpoint:
     example_response_json: str | None = None  # create_list only
 
     @property
+    def kind(self) -> EndpointKind:
+        return KINDS[self.name]
+
+    @property
     def is_batch(self) -> bool:
-        return self.name in BATCH_ENDPOINTS
+        return self.kind.batch
 
     @property
     def example_response(self) -> Any:

@@ -1,94 +1,278 @@
-"""Stage 4, rendering: an Integration + values + users → :class:`Request` values. Pure: no I/O;
-the clock and randomness come only through :class:`MacroContext`.
+"""Stage 4, rendering: a compiled integration bound to values → :class:`Request` values. Pure:
+no I/O; the clock and randomness come only through :class:`MacroContext`.
 
-Order: create_list (list-based), then every entering batch, then every leaving batch (the
-same for property-based). A batch never mixes entering and leaving users, holds at most
-``batch_size`` items in input order, and the union of all batches is exactly the input.
-Users stream through: entering users are rendered batch by batch as they are read; leaving
-users are held (they are sent last) — memory is the leaving users plus a batch.
+:class:`BoundIntegration` is the one way a request is made: render, the endpoint test, serve
+and sync all build theirs through it, so they cannot disagree. It holds the resolved fields,
+the cohort and the masker once, and offers
+
+- :meth:`~BoundIntegration.create_list` — the create_list request;
+- :meth:`~BoundIntegration.batch` — exactly one request for the batch of members it is given
+  (splitting into batches happens before it);
+- :meth:`~BoundIntegration.requests` — a whole sync's requests from users (``render``);
+- :meth:`~BoundIntegration.list_id_from` — the list id from create_list's answer.
+
+Order of ``requests``: create_list (list-based), then every entering batch, then every
+leaving batch (the same for property-based). A batch never mixes entering and leaving users,
+holds at most ``batch_size`` items in input order, and the union of all batches is exactly
+the input. Users stream through: entering users are rendered batch by batch as they are read;
+leaving users are held (they are sent last) — memory is the leaving users plus a batch.
 """
 
 from __future__ import annotations
 
-import base64
+import copy
 import hashlib
 import json
 import uuid
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping, Protocol
 
+from .auth import credential_name
 from .batching import Batch, UserInput, batches
-from .compiler import CompiledEndpoint, Integration
+from .compiler import CompiledDefinition, CompiledEndpoint
 from .diagnostics import InputError
-from .inputs import ADD, REMOVE, Cohort, UserSource, Values, resolve_fields
+from .headers import Headers
+from .inputs import ADD, REMOVE, Cohort, Members, UserSource, Values, resolve_fields
 from .jsonpath import JSONPathError, find_list_id
+from .kinds import creates_list
 from .macros import MacroContext, slugify
+from .masking import Masker
 from .request import Request
-from .template import Position, RawJSON, Slot, SubstitutionError, Template, encode_header
+from .template import Position, RawJSON, Slot, SubstitutionError, Template
 
 JSON_CONTENT_TYPE = "application/json"
 _c_encode = json.encoder.encode_basestring  # type: ignore[attr-defined]
 _SENTINEL = "pssecret{:02d}q9z"  # survives every encoder unchanged: lowercase letters and digits
-# Basic auth base64-encodes its secrets, which would hide their sentinels: masked, the whole
-# credential is one sentinel of its own.
-_BASIC_SENTINEL = "pssecretbasicq9z"
+# A derived credential (basic auth's base64) would hide its secrets' sentinels: masked, the
+# whole credential is one sentinel of its own, named after its method.
+_CREDENTIAL_SENTINEL = "pssecret{}q9z"
 
 
-def render(integration: Integration, values: Values, users: Iterable[UserInput] = (), *,
+class Answer(Protocol):
+    """What :meth:`BoundIntegration.list_id_from` reads of a create_list response."""
+
+    @property
+    def headers(self) -> Any: ...
+
+    def json(self) -> Any: ...
+
+
+class BoundIntegration:
+    """A compiled integration bound to one destination's values (and one cohort)."""
+
+    def __init__(self, integration: CompiledDefinition, values: Values, *, context: MacroContext | None = None,
+                 reveal_secrets: bool = False, cohort: Cohort | None = None):
+        definition = integration.definition
+        self.integration = integration
+        self.values = values
+        self.context = context or MacroContext()
+        self.reveal_secrets = reveal_secrets
+        env = resolve_fields(definition, values)
+        self.fields: Mapping[str, Any] = dict(env)  # as the values file gives them, secrets included
+        self.masker = Masker.for_values(definition, env)  # for text that carries the real secrets
+        masked: list[tuple[str, str]] = []
+        if not reveal_secrets:
+            for name in sorted(definition.secret_variables & env.keys()):
+                if env[name] != "":
+                    masked.append((_SENTINEL.format(len(masked)), name))
+                    env[name] = masked[-1][0]
+        self.masked = tuple(masked)
+        env.update(self.context.constants())
+        self._base = env
+        self.cohort: Cohort | None = None
+        self.env: dict[str, Any] = {}
+        self._items: dict[tuple[str, str], _ItemRenderer] = {}
+        self._set_cohort(cohort if cohort is not None else values.cohort)
+
+    def _set_cohort(self, cohort: Cohort | None) -> None:
+        self.cohort = cohort
+        self.env = dict(self._base)
+        if cohort is not None:
+            self.env.update(amp_cohort_name=cohort.name, amp_cohort_id=cohort.id, amp_cohort_url=cohort.url,
+                            amplitude_cohort_name=slugify(cohort.name))
+        for name, value in self.env.items():
+            _check_text(value, f"${name}")
+        self._items = {}
+
+    def with_cohort(self, cohort: Cohort) -> "BoundIntegration":
+        """The same binding for another cohort (the users file may name it)."""
+        if cohort == self.cohort:
+            return self
+        other = copy.copy(self)
+        other._set_cohort(cohort)
+        return other
+
+    @property
+    def name(self) -> str:
+        return self.integration.name
+
+    # --- single requests -------------------------------------------------------------
+    def create_list(self) -> Request:
+        """The create_list request (list-based definitions)."""
+        create = self.integration.endpoint("create_list")
+        if create is None:
+            raise InputError(f"{self.name} has no create_list endpoint (it is {self.integration.definition.type}-based)")
+        return self._request(create, {})
+
+    def batch(self, operation: str, members: Members, list_id: str | int | None = None) -> Request:
+        """Exactly one request carrying ``members`` (all of ``operation``) to where such users go."""
+        if members.operation != operation:
+            raise InputError(f"members of '{members.operation}' given as a batch of '{operation}'")
+        endpoint = self.integration.batch_endpoint(operation)
+        if members.size > endpoint.batch_size:
+            raise InputError(f"{members.size} users in one {endpoint.name} request; its batch_size is "
+                             f"{endpoint.batch_size} (split the users into batches first)")
+        variables = [m.variable for m in self.integration.definition.mapping_fields]
+        missing = [v for v in variables if v not in members.columns]
+        if missing:
+            raise InputError(f"members block has no column for {', '.join('$' + m for m in missing)}")
+        batch = Batch(operation, {v: members.columns[v] for v in variables}, members.size)
+        return self._batch(endpoint, batch, self._list_id_for(endpoint, list_id))
+
+    def _list_id_for(self, endpoint: CompiledEndpoint, list_id: str | int | None) -> str | int | None:
+        if not endpoint.kind.list_scoped:
+            return None
+        if list_id is None:
+            raise InputError(f"{endpoint.name} sends to a list: a list id is needed")
+        _check_text(list_id, "$list_id")
+        return list_id
+
+    # --- a whole sync ----------------------------------------------------------------
+    def requests(self, users: Iterable[UserInput] = (), *, list_id: str | int | None = None,
+                 response: Any = None, endpoint: str | None = None) -> Iterator[Request]:
+        """The requests of a sync of ``users`` (or of one ``endpoint``), in order.
+
+        ``list_id`` comes from, in order: the argument, ``values.list_id``, ``response`` (a
+        create_list response body — or headers, for ``list_id.from: response_header``) read
+        through the definition's ``list_id``, and the definition's ``example_response``."""
+        integration = self.integration
+        if endpoint is not None and integration.endpoint(endpoint) is None:
+            raise InputError(f"{self.name} has no endpoint '{endpoint}' "
+                             f"(it has {', '.join(e.name for e in integration.endpoints)})")
+        bound = self.with_cohort(_cohort(self.cohort, users))
+        created: Request | None = None
+        if integration.endpoint("create_list") is not None and endpoint in (None, "create_list"):
+            created = bound.create_list()
+            yield created
+        if endpoint == "create_list":
+            return
+        if creates_list(integration.definition.type):
+            list_id = bound._list_id(list_id, response, created)
+            _check_text(list_id, "$list_id")
+        wanted = frozenset({ADD, REMOVE})
+        if endpoint is not None:
+            wanted = frozenset(integration.endpoint(endpoint).kind.operations)  # type: ignore[union-attr]
+        sizes = {op: integration.batch_endpoint(op).batch_size for op in (ADD, REMOVE)}
+        variables = [m.variable for m in integration.definition.mapping_fields]
+        for batch in batches(users, sizes, variables, wanted):
+            target = integration.batch_endpoint(batch.operation)
+            yield bound._batch(target, batch, list_id if target.kind.list_scoped else None)
+
+    def _list_id(self, given: str | int | None, response: Any, created: Request | None) -> str | int:
+        if given is not None:
+            return given
+        if self.values.list_id is not None:
+            return self.values.list_id
+        create = self.integration.endpoint("create_list")
+        assert create is not None and create.spec.list_id is not None
+        if create.spec.list_id.source == "request_body":
+            return self.list_id_from(created=created or self.create_list())
+        document = response if response is not None else create.spec.example_response
+        if document is None:
+            raise InputError("no list id: pass --list-id, set list_id in the values file, or give a "
+                             "create_list response (--response, or example_response in the definition)")
+        if create.spec.list_id.source == "response_header":
+            return self.list_id_from(headers=document, created=created)  # a mapping or (name, value) pairs
+        return self.list_id_from(body=document, created=created)
+
+    def list_id_from(self, response: Answer | None = None, *, body: Any = None, headers: Any = (),
+                     created: Request | None = None) -> str | int:
+        """The list id, read through the definition's ``list_id``: from create_list's
+        ``response`` (anything with ``headers`` and ``json()``), or its JSON ``body`` or
+        ``headers`` given apart, or from the ``created`` request's body. Raises
+        :class:`InputError` saying what was looked for and why it was not found."""
+        if response is not None:
+            body, headers = response.json(), response.headers
+        return list_id_from_response(self.integration, created, body=body, headers=headers)
+
+    # --- building --------------------------------------------------------------------
+    def _auth_headers(self, env: Mapping[str, Any]) -> tuple[list[tuple[str, str]], tuple[tuple[str, str], ...]]:
+        """The auth method's header, and the masked entry of its derived credential, if any."""
+        auth = self.integration.definition.auth
+        name = auth.header
+        if name is None:
+            return [], ()
+        value = auth.value(env)
+        if any(variable == name_ for _, variable in self.masked for name_ in auth.variables):
+            # Built from sentinels, a derived form (base64) no longer shows them: it is
+            # masked whole, as one credential.
+            sentinel = _CREDENTIAL_SENTINEL.format(auth.method)
+            for form in auth.scheme.derived(env):
+                value = value.replace(form, sentinel)
+            if sentinel in value:
+                return [(name, value)], ((sentinel, credential_name(auth.method)),)
+        return [(name, value)], ()
+
+    def _request(self, endpoint: CompiledEndpoint, extra: dict[str, Any], batch: Batch | None = None) -> Request:
+        if self.cohort is None:
+            raise InputError("no cohort: add cohort: {id: ..., name: ...} to the values file "
+                             "(or amp_cohort_id and amp_cohort_name columns to the test CSV)")
+        env = {**self.env, **self.context.per_request(), **extra}
+        if "amp_message_id" in endpoint.names:  # hashing a batch costs; only when asked for
+            env["amp_message_id"] = _message_id(self.name, env, endpoint.name, batch)
+        try:
+            url = endpoint.url.render(env)
+            auth, credential = self._auth_headers(env)
+            headers = Headers([("Content-Type", JSON_CONTENT_TYPE)] + auth)
+            for name, template in endpoint.headers:
+                if name.lower() == "content-type":
+                    continue  # always application/json, as Amplitude sends it
+                headers = headers.set(name, template.render(env))
+            body = "".join(endpoint.payload.pieces(env))
+        except SubstitutionError as exc:
+            raise InputError(str(exc)) from None
+        try:
+            data = body.encode("utf-8")
+        except UnicodeEncodeError:
+            for i in range(batch.size if batch else 0):  # find who brought the lone surrogate, to say so
+                for name, value in batch.row(i).items():  # type: ignore[union-attr]
+                    _check_text(value, f"user {batch.ref(i)}: ${name}")  # type: ignore[union-attr]
+            raise InputError(f"{endpoint.name}: the request contains a lone surrogate, "
+                             "which cannot be sent as UTF-8") from None
+        masked = self.masked + tuple(c for c in credential if any(c[0] in v for _, v in headers))
+        return Request(endpoint.method, url, headers, data, endpoint.name, batch.size if batch else 0, masked)
+
+    def _batch(self, endpoint: CompiledEndpoint, batch: Batch, list_id: str | int | None) -> Request:
+        key = (endpoint.name, batch.operation)
+        if key not in self._items:
+            assert endpoint.item is not None  # the checks require an item template with $items
+            per_batch = {"amp_in_cohort": batch.operation == ADD, "amp_operation": batch.operation}
+            try:
+                self._items[key] = _ItemRenderer(endpoint.item.bind({**self.env, **per_batch}))
+            except SubstitutionError as exc:
+                raise InputError(str(exc)) from None
+        extra: dict[str, Any] = {"items": RawJSON(self._items[key].render(batch))}
+        if list_id is not None:
+            extra["list_id"] = list_id
+        return self._request(endpoint, extra, batch)
+
+
+def render(integration: CompiledDefinition, values: Values, users: Iterable[UserInput] = (), *,
            endpoint: str | None = None, list_id: str | int | None = None, response: Any = None,
            context: MacroContext | None = None, mask_secrets: bool = False) -> Iterator[Request]:
-    """Render the requests of a sync (or of one ``endpoint``).
-
-    ``list_id`` comes from, in order: the argument, ``values.list_id``, ``response`` (a
-    create_list response body — or headers, for ``list_id.from: response_header``) read
-    through the definition's ``list_id``, and the definition's ``example_response``.
-    With ``mask_secrets`` the auth variables and ``secret: true`` fields are replaced by
-    sentinels wherever they land, recorded in ``Request.masked``.
-    """
-    definition = integration.definition
-    if endpoint is not None and integration.endpoint(endpoint) is None:
-        raise InputError(f"{definition.name} has no endpoint '{endpoint}' "
-                         f"(it has {', '.join(e.name for e in integration.endpoints)})")
-    context = context or MacroContext()
-    env = resolve_fields(definition, values)
-    masked: list[tuple[str, str]] = []
-    if mask_secrets:
-        for name in sorted(definition.secret_variables & env.keys()):
-            if env[name] != "":
-                masked.append((_SENTINEL.format(len(masked)), name))
-                env[name] = masked[-1][0]
-    cohort = _cohort(values, users)
-    env.update(amp_cohort_name=cohort.name, amp_cohort_id=cohort.id, amp_cohort_url=cohort.url,
-               amplitude_cohort_name=slugify(cohort.name))
-    env.update(context.constants())
-    for name, value in env.items():
-        _check_text(value, f"${name}")
-    builder = _Builder(integration, env, context, tuple(masked))
-
-    create = integration.endpoint("create_list")
-    created: Request | None = None
-    if create is not None and endpoint in (None, "create_list"):
-        created = builder.request(create, {})
-        yield created
-    if endpoint == "create_list":
-        return
-    if definition.type == "list":
-        env["list_id"] = _list_id(integration, values, list_id, response, created, builder)
-        _check_text(env["list_id"], "$list_id")
-    wanted = frozenset({ADD, REMOVE})
-    if endpoint in ("add_users", "remove_users"):
-        wanted = frozenset({ADD if endpoint == "add_users" else REMOVE})
-    sizes = {op: integration.batch_endpoint(op).batch_size for op in (ADD, REMOVE)}
-    variables = [m.variable for m in definition.mapping_fields]
-    for batch in batches(users, sizes, variables, wanted):
-        yield builder.batch(integration.batch_endpoint(batch.operation), batch)
+    """Render the requests of a sync (or of one ``endpoint``): :meth:`BoundIntegration.requests`
+    of a binding that reveals secrets unless ``mask_secrets``. With ``mask_secrets`` the auth
+    variables and ``secret: true`` fields are replaced by sentinels wherever they land,
+    recorded in ``Request.masked``."""
+    bound = BoundIntegration(integration, values, context=context, reveal_secrets=not mask_secrets)
+    yield from bound.requests(users, list_id=list_id, response=response, endpoint=endpoint)
 
 
-def _cohort(values: Values, users: Iterable[UserInput]) -> Cohort:
+def _cohort(given: Cohort | None, users: Iterable[UserInput]) -> Cohort:
     """The cohort from the values file and the test CSV's cohort columns, field by field."""
     from_users = users.cohort if isinstance(users, UserSource) else None
     merged: dict[str, str] = {}
     for key in ("id", "name", "url"):
-        mine = getattr(values.cohort, key, "") if values.cohort else ""
+        mine = getattr(given, key, "") if given else ""
         theirs = getattr(from_users, key, "") if from_users else ""
         if mine and theirs and mine != theirs:
             raise InputError(f"the cohort {key} is {mine!r} in the values file but {theirs!r} in the users file")
@@ -117,26 +301,7 @@ def _check_text(value: Any, what: str) -> None:
             _check_text(item, what)
 
 
-def _list_id(integration: Integration, values: Values, given: str | int | None, response: Any,
-             created: Request | None, builder: "_Builder") -> str | int:
-    if given is not None:
-        return given
-    if values.list_id is not None:
-        return values.list_id
-    create = integration.endpoint("create_list")
-    assert create is not None and create.spec.list_id is not None
-    if create.spec.list_id.source == "request_body":
-        return list_id_from_response(integration, created or builder.request(create, {}))
-    document = response if response is not None else create.spec.example_response
-    if document is None:
-        raise InputError("no list id: pass --list-id, set list_id in the values file, or give a "
-                         "create_list response (--response, or example_response in the definition)")
-    if create.spec.list_id.source == "response_header":
-        return list_id_from_response(integration, created, headers=document)  # a mapping or (name, value) pairs
-    return list_id_from_response(integration, created, body=document)
-
-
-def list_id_from_response(integration: Integration, created: Request | None, *, body: Any = None,
+def list_id_from_response(integration: CompiledDefinition, created: Request | None, *, body: Any = None,
                           headers: Any = ()) -> str | int:
     """The list id, read through the definition's ``list_id``: from the create_list response's
     JSON ``body`` or its ``headers`` (a mapping or pairs), or from the ``created`` request's body.
@@ -164,71 +329,6 @@ def list_id_from_response(integration: Integration, created: Request | None, *, 
         raise InputError(f"cannot find the list id: {exc}") from None
 
 
-class _Builder:
-    """Builds requests for one render: the environment is fixed, macros advance per request."""
-
-    def __init__(self, integration: Integration, env: dict[str, Any], context: MacroContext,
-                 masked: tuple[tuple[str, str], ...]):
-        self.integration = integration
-        self.env = env
-        self.context = context
-        self.masked = masked
-        self._items: dict[tuple[str, str], _ItemRenderer] = {}
-
-    def _auth_headers(self, env: dict[str, Any]) -> list[tuple[str, str]]:
-        auth = self.integration.definition.auth
-        if auth.method == "bearer":
-            return [("Authorization", "Bearer " + _header_value(env["bearer_token"], "$bearer_token", "Authorization"))]
-        if auth.method == "header":
-            return [(auth.header_name or "", _header_value(env["api_key"], "$api_key", auth.header_name or ""))]
-        if auth.method == "basic":
-            user, password = env["api_key"], env.get("secret_key", "")
-            if any(value == sentinel for sentinel, _ in self.masked for value in (user, password)):
-                return [("Authorization", "Basic " + _BASIC_SENTINEL)]
-            pair = f"{user}:{password}".encode("utf-8")
-            return [("Authorization", "Basic " + base64.b64encode(pair).decode("ascii"))]
-        return []
-
-    def request(self, endpoint: CompiledEndpoint, extra: dict[str, Any], batch: Batch | None = None) -> Request:
-        env = {**self.env, **self.context.per_request(), **extra}
-        if "amp_message_id" in endpoint.names:  # hashing a batch costs; only when asked for
-            env["amp_message_id"] = _message_id(self.integration.name, env, endpoint.name, batch)
-        try:
-            url = endpoint.url.render(env)
-            headers = [("Content-Type", JSON_CONTENT_TYPE)] + self._auth_headers(env)
-            for name, template in endpoint.headers:
-                if name.lower() == "content-type":
-                    continue  # always application/json, as Amplitude sends it
-                headers = [(n, v) for n, v in headers if n.lower() != name.lower()]
-                headers.append((name, template.render(env)))
-            body = "".join(endpoint.payload.pieces(env))
-        except SubstitutionError as exc:
-            raise InputError(str(exc)) from None
-        try:
-            data = body.encode("utf-8")
-        except UnicodeEncodeError:
-            for i in range(batch.size if batch else 0):  # find who brought the lone surrogate, to say so
-                for name, value in batch.row(i).items():
-                    _check_text(value, f"user {batch.ref(i)}: ${name}")
-            raise InputError(f"{endpoint.name}: the request contains a lone surrogate, "
-                             "which cannot be sent as UTF-8") from None
-        masked = self.masked + ((_BASIC_SENTINEL, "basic_credentials"),) * any(
-            _BASIC_SENTINEL in v for _, v in headers)
-        return Request(endpoint.method, url, tuple(headers), data, endpoint.name,
-                       batch.size if batch else 0, masked)
-
-    def batch(self, endpoint: CompiledEndpoint, batch: Batch) -> Request:
-        key = (endpoint.name, batch.operation)
-        if key not in self._items:
-            assert endpoint.item is not None  # the checks require an item template with $items
-            per_batch = {"amp_in_cohort": batch.operation == ADD, "amp_operation": batch.operation}
-            try:
-                self._items[key] = _ItemRenderer(endpoint.item.bind({**self.env, **per_batch}))
-            except SubstitutionError as exc:
-                raise InputError(str(exc)) from None
-        return self.request(endpoint, {"items": RawJSON(self._items[key].render(batch))}, batch)
-
-
 _MESSAGE_NAMESPACE = uuid.UUID("6f1c3a52-4be1-4c8e-9a53-6d2f0f1e7a10")
 
 
@@ -243,13 +343,6 @@ def _message_id(integration: str, env: dict[str, Any], endpoint: str, batch: Bat
         for name in sorted(batch.columns):
             digest.update("\0".join(map(str, batch.columns[name])).encode("utf-8", "surrogatepass") + b"\1")
     return str(uuid.uuid5(_MESSAGE_NAMESPACE, digest.hexdigest()))
-
-
-def _header_value(value: Any, what: str, header: str) -> str:
-    try:
-        return encode_header(value)
-    except SubstitutionError as exc:
-        raise InputError(f"{what} in the auth header {header}: {exc}") from None
 
 
 class _ItemRenderer:

@@ -7,23 +7,29 @@ When secrets are masked, their values in the request are sentinels (see ``render
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import formats
-from .formats import MASK
+from .headers import Headers
+from .masking import MASK
 
 
 @dataclass(frozen=True)
 class Request:
     method: str
     url: str
-    headers: tuple[tuple[str, str], ...]
+    headers: Headers  # a plain tuple of (name, value) pairs is taken too
     body: bytes | None
     endpoint: str = ""
     items: int = 0  # users in this request's batch (0 for create_list)
     masked: tuple[tuple[str, str], ...] = ()  # (sentinel, variable name)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.headers, Headers):
+            object.__setattr__(self, "headers", Headers(self.headers))
 
     @property
     def text(self) -> str | None:
@@ -36,14 +42,18 @@ class Request:
         return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lowered), None)
+        return self.headers.get(name)
 
-    def unmask(self, text: str, replacement: str = MASK) -> str:
+    def apply_mask(self, text: str, replacement: str = MASK) -> str:
         """``text`` with every masked sentinel shown as ``replacement``."""
         for sentinel, _ in self.masked:
             text = text.replace(sentinel, replacement)
         return text
+
+    def unmask(self, text: str, replacement: str = MASK) -> str:
+        """Deprecated: the old, misleading name of :meth:`apply_mask` (it hides, not reveals)."""
+        warnings.warn("Request.unmask is deprecated; use Request.apply_mask", DeprecationWarning, stacklevel=2)
+        return self.apply_mask(text, replacement)
 
     def to_dict(self) -> dict[str, Any]:
         return formats.to_dict(self)

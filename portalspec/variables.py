@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Iterator, Mapping
 
+from .auth import AUTH_METHODS
 from .diagnostics import Path
+from .kinds import BATCH_ENDPOINTS, ENDPOINTS, LIST_SCOPED, spoken
 from .template import Kind, Lexed, lex
 
 
@@ -20,8 +22,8 @@ class Scope(str, Enum):
     """Where a variable may be used."""
 
     ANYWHERE = "anywhere"
-    LIST_ENDPOINTS = "add_users and remove_users"  # $list_id
-    ITEMS_PAYLOAD = "the payload of add_users, remove_users and update_users"  # $items
+    LIST_ENDPOINTS = spoken(LIST_SCOPED)  # $list_id
+    ITEMS_PAYLOAD = f"the payload of {spoken(BATCH_ENDPOINTS)}"  # $items
     ITEM_TEMPLATE = "item templates"  # mapping variables, $amp_in_cohort, $amp_operation
 
 
@@ -62,17 +64,6 @@ PREDEFINED: Mapping[str, VariableInfo] = {v.name: v for v in (
                  "a UUID derived from the request's content: the same across retries and re-runs of the "
                  "same batch, so a destination can de-duplicate (like the cohort webhook's message_id)"),
 )}
-
-# The variables each auth method declares, and which of them a customer must fill in.
-AUTH_VARIABLES: Mapping[str, tuple[tuple[str, str, bool], ...]] = {
-    "none": (),
-    "basic": (("api_key", "API Key", True), ("secret_key", "API Secret", False)),
-    "header": (("api_key", "API Key", True),),
-    "bearer": (("bearer_token", "Bearer Token", True),),
-}
-
-ENDPOINTS = ("create_list", "add_users", "remove_users", "update_users")
-BATCH_ENDPOINTS = ("add_users", "remove_users", "update_users")
 
 
 @dataclass(frozen=True)
@@ -138,9 +129,9 @@ def declarations(data: Any) -> list[Declaration]:
     data = _dict(data)
     out: list[Declaration] = []
     method = _dict(data.get("auth")).get("method")
-    if isinstance(method, str):
-        for name, display, required in AUTH_VARIABLES.get(method, ()):
-            out.append(Declaration(name, Origin.AUTH, display, ("auth", "method"), True, required))
+    if isinstance(method, str) and method in AUTH_METHODS:
+        for v in AUTH_METHODS[method].variables:
+            out.append(Declaration(v.name, Origin.AUTH, v.display_name, ("auth", "method"), True, v.required))
     for origin, key in ((Origin.CUSTOM_FIELD, "custom_fields"), (Origin.MAPPING_FIELD, "mapping_fields")):
         for i, spec in enumerate(_list(data.get(key))):
             spec = _dict(spec)

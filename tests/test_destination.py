@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 from werkzeug.test import Client, TestResponse
 
-from portalspec.compiler import compile as compile_definition
+from portalspec.integration import compile as compile_definition
 from portalspec.destination import Destination, Faults, build_destination, route_rule
 from portalspec.diagnostics import InputError
 from portalspec.inputs import values_from_data

@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from portalspec.cli import main
-from portalspec.compiler import compile as compile_definition
+from portalspec.integration import compile as compile_definition
 from portalspec.endpoint_test import run_endpoint_test
 from portalspec.inputs import User, load_values, read_users, values_from_data
 from portalspec.testing import running_destination

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from portalspec import Cohort, InputError, Members, Request, User, Values, read_users
-from portalspec.formats import MASK
+from portalspec.masking import MASK
 
 from .render_helpers import (BARE, KITCHEN, TRAITS, VAULT, adds, bare_values, body, compile_text, context, example,
                              ids_in, kitchen_values, render_example, traits_values)

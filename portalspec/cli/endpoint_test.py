@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..compiler import compile as compile_definition
+from ..integration import compile as compile_definition
 from ..diagnostics import InputError
 from ..endpoint_test import run_endpoint_test
 from ..inputs import load_values, read_users

@@ -12,7 +12,7 @@ from typing import IO, Iterator
 import click
 
 from .. import __version__
-from ..compiler import compile as compile_definition
+from ..integration import compile as compile_definition
 from ..diagnostics import InputError
 from ..formats import FORMATS, format_requests
 from ..inputs import UserSource, load_values, read_users
@@ -27,7 +27,7 @@ from .base import FORMAT, fail, load_or_exit, main, read_json, warn
               help="Users: the portal's test CSV, a cohort export CSV, or JSON lines (gzip accepted).")
 @click.option("--endpoint", type=click.Choice(["create_list", "add_users", "remove_users", "update_users"]),
               help="Render only this endpoint's requests (default: the whole lifecycle).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="json", show_default=True)
 @click.option("--reveal-secrets", is_flag=True, help="Show auth variables and secret fields instead of masking them.")
 @click.option("--list-id", help="The list id for add/remove (overrides the values file and any response).")
 @click.option("--response", "response_file", type=click.Path(path_type=str),

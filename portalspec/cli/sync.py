@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..amplitude import DEFAULT_EXPORT_TIMEOUT, DEFAULT_POLL_INTERVAL, AmplitudeClient
-from ..compiler import compile as compile_definition
+from ..integration import compile as compile_definition
 from ..diagnostics import InputError, PortalspecError
 from ..inputs import Cohort, Values, load_values
 from ..model import Definition

@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ..compiler import Integration
+from ..integration import Integration
 from ..diagnostics import InputError
 from ..inputs import ADD, REMOVE, Members, Values, resolve_fields
 from ..macros import MacroContext

@@ -1,0 +1,180 @@
+"""Auth methods: the table of how a destination is authenticated, one class per method.
+
+Each entry declares everything the pipeline needs to know about its method:
+
+- its variables (all secret: an auth variable is a credential) and which are required;
+- the header it sends and how that header's value is built from the variables;
+- the *derived* forms of its secrets it sends besides the secrets as typed (basic auth's
+  base64 credential), so the one redactor hides those too and rendering can mask them;
+- its curl form, where curl has a better spelling than ``-H`` (``-u`` for basic auth);
+- how ``portalspec serve`` checks a request's header against the expected credentials.
+
+Adding a method like the four below means a class here, an entry in :data:`AUTH_METHODS`,
+the schema's ``auth.method`` enum and the docs; nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Mapping
+
+from .diagnostics import InputError
+from .template import SubstitutionError, as_text, encode_header
+
+AUTHORIZATION = "Authorization"
+
+
+@dataclass(frozen=True)
+class AuthVariable:
+    name: str
+    display_name: str
+    required: bool = True
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison, so a wrong guess takes as long as a nearly right one."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+def _header_text(value: Any, variable: str, header: str) -> str:
+    try:
+        return encode_header(value)
+    except SubstitutionError as exc:
+        raise InputError(f"${variable} in the auth header {header}: {exc}") from None
+
+
+class AuthMethod:
+    """One auth method. Stateless: the definition's own settings come in as ``header_name``."""
+
+    name: ClassVar[str]
+    variables: ClassVar[tuple[AuthVariable, ...]] = ()
+    credential: ClassVar[str] = ""  # how messages name what the header carries
+
+    def header(self, header_name: str | None) -> str | None:
+        """The header this method sends, or None when it sends none."""
+        return None
+
+    def value(self, env: Mapping[str, Any], header_name: str | None) -> str:
+        """The header's value from the resolved variables. Raises :class:`InputError`."""
+        raise NotImplementedError
+
+    def derived(self, env: Mapping[str, Any]) -> tuple[str, ...]:
+        """Forms of the secrets that the header carries other than as typed."""
+        return ()
+
+    def accepts(self, given: str, env: Mapping[str, Any]) -> bool:
+        """serve: ``given`` (the header's value on a request) carries the expected credentials."""
+        raise NotImplementedError
+
+    def curl(self, value: str, masked: str | None, env_names: Callable[[str], str]) -> str | None:
+        """A curl option sending the header's ``value``, where curl has one better than ``-H``.
+        ``masked`` is the sentinel that stands for this method's derived credential, if any."""
+        return None
+
+
+class NoAuth(AuthMethod):
+    name = "none"
+
+
+class BasicAuth(AuthMethod):
+    name = "basic"
+    variables = (AuthVariable("api_key", "API Key"), AuthVariable("secret_key", "API Secret", required=False))
+    credential = "basic credentials"
+
+    def header(self, header_name: str | None) -> str | None:
+        return AUTHORIZATION
+
+    @staticmethod
+    def _pair(env: Mapping[str, Any]) -> str:
+        return f"{as_text(env.get('api_key', ''))}:{as_text(env.get('secret_key', ''))}"
+
+    def derived(self, env: Mapping[str, Any]) -> tuple[str, ...]:
+        return (base64.b64encode(self._pair(env).encode("utf-8")).decode("ascii"),)
+
+    def value(self, env: Mapping[str, Any], header_name: str | None) -> str:
+        return "Basic " + self.derived(env)[0]
+
+    def accepts(self, given: str, env: Mapping[str, Any]) -> bool:
+        scheme, _, encoded = given.partition(" ")
+        try:
+            pair = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return scheme.lower() == "basic" and same_secret(pair, self._pair(env))
+
+    def curl(self, value: str, masked: str | None, env_names: Callable[[str], str]) -> str | None:
+        if masked is None or value != f"Basic {masked}":
+            return None  # revealed: the header as it is sent
+        user, password = (env_names(v.name) for v in self.variables)
+        return f'-u "${{{user}}}:${{{password}}}"'
+
+
+class HeaderAuth(AuthMethod):
+    name = "header"
+    variables = (AuthVariable("api_key", "API Key"),)
+    credential = "API key"
+
+    def header(self, header_name: str | None) -> str | None:
+        return header_name or None
+
+    def value(self, env: Mapping[str, Any], header_name: str | None) -> str:
+        return _header_text(env["api_key"], "api_key", header_name or "")
+
+    def accepts(self, given: str, env: Mapping[str, Any]) -> bool:
+        return same_secret(given, as_text(env["api_key"]))
+
+
+class BearerAuth(AuthMethod):
+    name = "bearer"
+    variables = (AuthVariable("bearer_token", "Bearer Token"),)
+    credential = "bearer token"
+
+    def header(self, header_name: str | None) -> str | None:
+        return AUTHORIZATION
+
+    def value(self, env: Mapping[str, Any], header_name: str | None) -> str:
+        return "Bearer " + _header_text(env["bearer_token"], "bearer_token", AUTHORIZATION)
+
+    def accepts(self, given: str, env: Mapping[str, Any]) -> bool:
+        scheme, _, token = given.partition(" ")
+        return scheme.lower() == "bearer" and same_secret(token.strip(), as_text(env["bearer_token"]))
+
+
+AUTH_METHODS: Mapping[str, AuthMethod] = {m.name: m for m in (NoAuth(), BasicAuth(), HeaderAuth(), BearerAuth())}
+
+
+def credential_name(method: str) -> str:
+    """The name under which a request's ``masked`` records a method's derived credential."""
+    return f"{method}_credentials"
+
+
+def method_of_credential(name: str) -> AuthMethod | None:
+    """The method whose derived credential is recorded as ``name``, if any."""
+    return next((m for m in AUTH_METHODS.values() if credential_name(m.name) == name), None)
+
+
+@dataclass(frozen=True)
+class Auth:
+    """A definition's ``auth``: a method from the table, and its settings."""
+
+    method: str  # a key of AUTH_METHODS
+    header_name: str | None = None
+
+    @property
+    def scheme(self) -> AuthMethod:
+        return AUTH_METHODS[self.method]
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.scheme.variables)
+
+    @property
+    def header(self) -> str | None:
+        """The header the method sends (None for ``none``)."""
+        return self.scheme.header(self.header_name)
+
+    def value(self, env: Mapping[str, Any]) -> str:
+        return self.scheme.value(env, self.header_name)
