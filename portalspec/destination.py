@@ -22,10 +22,7 @@ process by werkzeug's test ``Client`` or served by :mod:`portalspec.serve`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
-import hmac
 import json
 import os
 import random
@@ -42,14 +39,13 @@ from werkzeug.wrappers import Request as WsgiRequest
 from werkzeug.wrappers import Response as WsgiResponse
 
 from .compiler import CompiledEndpoint
+from .render import COHORT_VARIABLES
 from .integration import Integration
 from .integration import compile as compile_definition
 from .diagnostics import InputError, PayloadMismatch
 from .masking import MASK
-from .inputs import Values, load_values, resolve_fields
+from .inputs import Values, load_values
 from .jsonpath import JSONPathError, compile_path, find_list_id
-from .macros import slugify
-from .masking import Masker
 from .matching import Captured, PayloadMatcher, match_text, same_value
 from .model import Definition
 from .store import Store, member_key
@@ -148,8 +144,7 @@ class Faults:
 @dataclass(frozen=True)
 class _AuthCheck:
     header: str
-    kind: str  # bearer | basic | exact | template
-    expected: Any  # token, (user, password), value, or Template
+    expected: Template | None  # a header template that carries a secret; None: the auth method's own
     description: str
 
 
@@ -188,18 +183,18 @@ class Destination:
         self.integration = integration
         self.definition = integration.definition
         self.values = values
-        self.env = resolve_fields(self.definition, values)
-        self.masker = Masker.for_values(self.definition, self.env)
+        # The same binding a sender makes: what it expects is exactly what render sends.
+        bound = integration.bind(values, reveal_secrets=True)
+        self.env = dict(bound.fields)
+        self.masker = bound.masker
         self.store = store if store is not None else Store(integration=self.definition.name)
         self.faults = faults
         self.log = log
         self.sleep = sleep
         self._random = random.Random(faults.seed)
         self._random_lock = threading.Lock()
-        cohort = values.cohort
-        self.hints: dict[str, Any] = {} if cohort is None else {
-            "amp_cohort_id": cohort.id, "amp_cohort_name": cohort.name, "amp_cohort_url": cohort.url,
-            "amplitude_cohort_name": slugify(cohort.name)}
+        # What the values file says of the cohort: a body carrying it is checked against it.
+        self.hints: dict[str, Any] = {k: bound.env[k] for k in COHORT_VARIABLES if k in bound.env}
         self.mapping = tuple(m.variable for m in self.definition.mapping_fields)
         self._secret_headers = self._secret_header_names()
         self._groups: list[list[_Route]] = []
@@ -229,23 +224,18 @@ class Destination:
         auth = self.definition.auth
         checks: list[_AuthCheck] = []
         overridden = {name.lower() for name, _ in endpoint.headers}
-        if auth.method == "bearer" and "authorization" not in overridden:
-            checks.append(_AuthCheck("Authorization", "bearer", as_text(self.env["bearer_token"]), "bearer token"))
-        elif auth.method == "basic" and "authorization" not in overridden:
-            pair = (as_text(self.env["api_key"]), as_text(self.env.get("secret_key", "")))
-            checks.append(_AuthCheck("Authorization", "basic", pair, "basic credentials"))
-        elif auth.method == "header" and auth.header_name and auth.header_name.lower() not in overridden:
-            checks.append(_AuthCheck(auth.header_name, "exact", as_text(self.env["api_key"]), "API key"))
+        if auth.header is not None and auth.header.lower() not in overridden:
+            checks.append(_AuthCheck(auth.header, None, auth.scheme.credential))
         secrets = self.definition.secret_variables
         for name, template in endpoint.headers:
             if template.names & secrets:
-                checks.append(_AuthCheck(name, "template", template, f"'{_spelling(template)}'"))
+                checks.append(_AuthCheck(name, template, f"'{_spelling(template)}'"))
         return tuple(checks)
 
     def _secret_header_names(self) -> frozenset[str]:
         names = {"authorization"}
-        if self.definition.auth.header_name:
-            names.add(self.definition.auth.header_name.lower())
+        if self.definition.auth.header:
+            names.add(self.definition.auth.header.lower())
         for endpoint in self.integration.endpoints:
             names.update(n.lower() for n, t in endpoint.headers if t.names & self.definition.secret_variables)
         return frozenset(names)
@@ -403,32 +393,21 @@ class Destination:
         if len(items) > route.endpoint.batch_size:
             return _error(400, f"{len(items)} items in one request; the definition's batch_size is "
                                f"{route.endpoint.batch_size}", name)
-        if name == "create_list":
+        answer = route.endpoint.kind.answer  # how this kind of endpoint is answered (kinds.KINDS)
+        if answer == "create":
             return self._create(route, document)
-        if name == "update_users":
+        if answer == "update":
             return self._update(captured, name)
-        return self._membership(route, captured, name)
+        return self._membership(route, captured, name, adding=answer == "add")
 
     def _check_auth(self, route: _Route, request: WsgiRequest) -> str | None:
         for check in route.auth:
             value = request.headers.get(check.header)
             if value is None:
                 return f"no {check.header} header ({check.description} expected)"
-            if check.kind == "bearer":
-                scheme, _, token = value.partition(" ")
-                if scheme.lower() != "bearer" or not _same_secret(token.strip(), check.expected):
-                    return f"{check.header} does not carry the expected bearer token"
-            elif check.kind == "basic":
-                scheme, _, encoded = value.partition(" ")
-                try:
-                    pair = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-                except (binascii.Error, UnicodeDecodeError):
-                    pair = None
-                if scheme.lower() != "basic" or pair is None or not _same_secret(pair, ":".join(check.expected)):
-                    return f"{check.header} does not carry the expected basic credentials"
-            elif check.kind == "exact":
-                if not _same_secret(value, check.expected):
-                    return f"{check.header} does not carry the expected API key"
+            if check.expected is None:
+                if not self.definition.auth.scheme.accepts(value, self.env):
+                    return f"{check.header} does not carry the expected {check.description}"
             elif match_text(check.expected, value, self.env) is None:
                 return f"{check.header} does not match {check.description}"
         return None
@@ -483,7 +462,7 @@ class Destination:
         key = member_key(item[first]) if first is not None else json.dumps(dict(item), sort_keys=True)
         return key, values
 
-    def _membership(self, route: _Route, captured: Captured, name: str) -> _Outcome:
+    def _membership(self, route: _Route, captured: Captured, name: str, *, adding: bool) -> _Outcome:
         if "list_id" in captured.values:
             key = member_key(captured.values["list_id"])
         else:
@@ -495,7 +474,7 @@ class Destination:
             return _error(404, f"no list '{self.masker(key)}' (create one with create_list first)", name)
         members = [self._member(item) for item in captured.items or ()]
         list_id = self.store.list_id(key)
-        if name == "add_users":
+        if adding:
             size = self.store.add_members(key, members)
             return _Outcome(200, {"list_id": list_id, "added": len(members), "size": size}, name)
         removed, size = self.store.remove_members(key, [k for k, _ in members])
@@ -516,10 +495,6 @@ class Destination:
                 value = True  # nothing says leaving: an update sets the trait
             rows.append((key, trait, value, values))
         return _Outcome(200, {"updated": self.store.set_traits(rows)}, name)
-
-
-def _same_secret(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 def _spelling(template: Template) -> str:

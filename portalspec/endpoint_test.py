@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
-from .integration import Integration
 from .diagnostics import InputError
-from .inputs import UserSource, Values, resolve_fields
+from .inputs import UserSource, Values
+from .integration import Integration
 from .macros import MacroContext
 from .masking import Masker
-from .render import list_id_from_response, render
+from .render import BoundIntegration
 from .request import Request
 from .transport import Response, Transport, TransportError, classify, rebase
 
@@ -133,10 +133,10 @@ def _send(request: Request, transport: Transport, masker: Masker, integration: I
                    retry_after=response.retry_after if not verdict.ok else None), response
 
 
-def _read_list_id(integration: Integration, step: StepResult, request: Request, response: Response,
+def _read_list_id(bound: BoundIntegration, step: StepResult, request: Request, response: Response,
                   masker: Masker) -> StepResult:
     try:
-        found = list_id_from_response(integration, request, body=response.json(), headers=response.headers)
+        found = bound.list_id_from(response, created=request)
         if found == "":
             raise InputError("the list id found in the response is empty")
     except InputError as exc:
@@ -154,27 +154,26 @@ def run_endpoint_test(integration: Integration, values: Values, users: Iterable[
     sent then, unless create_list already was); every network outcome is in the report.
     """
     definition = integration.definition
-    masker = Masker.for_values(definition, resolve_fields(definition, values))
-    context = context or MacroContext()
     users = users if isinstance(users, UserSource) else UserSource("", users)
+    bound = integration.bind(values, context=context, reveal_secrets=True)
+    masker = bound.masker
     steps: list[StepResult] = []
     list_id: str | int | float | None = None
-    if definition.type == "list":
-        request = next(iter(render(integration, values, users, endpoint="create_list", context=context)))
+    if integration.endpoint("create_list") is not None:
+        request = next(bound.requests(users, endpoint="create_list"))
         step, response = _send(request, transport, masker, integration)
         if step.ok and response is not None:
-            step = _read_list_id(integration, step, request, response, masker)
+            step = _read_list_id(bound, step, request, response, masker)
             list_id = step.list_id
         steps.append(step)
         if list_id is None:
             why = "create_list's response held no list id" if step.reason == "no list id" else "create_list failed"
-            for name in ("add_users", "remove_users"):
-                endpoint = integration.endpoint(name)
-                if endpoint is not None:
-                    steps.append(StepResult(name, endpoint.method, "", 0, sent=False, ok=False, reason="not sent",
+            for endpoint in integration.endpoints:
+                if endpoint.kind.list_scoped:
+                    steps.append(StepResult(endpoint.name, endpoint.method, "", 0, sent=False, ok=False, reason="not sent",
                                             message=f"{why}, so there is no $list_id to send it with"))
             return EndpointTestReport(definition.name, transport.base_url, tuple(steps))
-    for request in render(integration, values, users, list_id=list_id, context=context):
+    for request in bound.requests(users, list_id=list_id):
         if request.endpoint == "create_list":
             continue  # sent above; rendering the lifecycle yields it again
         step, _ = _send(request, transport, masker, integration)

@@ -47,6 +47,10 @@ _SENTINEL = "pssecret{:02d}q9z"  # survives every encoder unchanged: lowercase l
 _CREDENTIAL_SENTINEL = "pssecret{}q9z"
 
 
+# The variables a binding's cohort fills in.
+COHORT_VARIABLES = ("amp_cohort_id", "amp_cohort_name", "amp_cohort_url", "amplitude_cohort_name")
+
+
 class Answer(Protocol):
     """What :meth:`BoundIntegration.list_id_from` reads of a create_list response."""
 
