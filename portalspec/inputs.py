@@ -60,6 +60,7 @@ class User:
     operation: str
     values: Mapping[str, Any]
     ref: str = ""  # how messages name this user ("line 7", "amplitude_id 123")
+    key: str = ""  # the user's identity as its source gives it (see portalspec.sync.diff)
 
 
 @dataclass(frozen=True)
@@ -323,6 +324,7 @@ def _export_csv(name: str, definition: Definition, values: Values) -> UserSource
                              f"(columns: {', '.join(header)}); export with properties or change the mapping")
     index = [(variable, header.index(prop)) for variable, prop in wanted]
     id_col = header.index("amplitude_id") if "amplitude_id" in header else None
+    user_col = header.index("user_id") if "user_id" in header else None
     source = UserSource(name, ())
 
     def users() -> Iterator[User]:
@@ -335,7 +337,8 @@ def _export_csv(name: str, definition: Definition, values: Values) -> UserSource
             if empty:
                 source.skip(ref, f"no {values.mappings[empty[0]]}")
                 continue
-            yield User(ADD, mapped, ref)
+            key = (row[user_col] if user_col is not None else "") or (row[id_col] if id_col is not None else "")
+            yield User(ADD, mapped, ref, key)
 
     source._rows = _Once(users())
     return source

@@ -1,33 +1,69 @@
 """The difference between the cohort now and the membership the destination holds.
 
-Set lookups driven by C iterators (``filterfalse`` over ``set.__contains__``) so a 2,000,000-id
-cohort diffs at the speed of a plain set difference, while entering users keep the cohort's
-order (batches go out in input order) and duplicates in the input count once.
+A member is its identity (the source's member key) and the mapped values it carries. The
+cohort now is a :data:`Snapshot` (identity → values, in cohort order, duplicates counted
+once); what the destination holds is identity → the JSON of the values it was delivered
+with (:func:`fingerprint`). A user is *entering* when not held or held with other values
+(the add sends the new values; nobody is removed for it), *leaving* when held and gone.
+
+Membership written before identities existed (a *legacy* member, keyed by its values) is
+matched to the cohort by those values (:func:`adoptions`), so upgrading sends nobody twice
+and removes nobody who stayed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 from itertools import filterfalse
-from typing import Callable, Collection, Iterable
+from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
+
+from .state import LEGACY_PREFIX
+
+Row = tuple[Any, ...]  # one user's mapped values, in the definition's order of mapping variables
+Snapshot = dict[str, Row]  # identity → values, in cohort order
+
+_c_encode = json.encoder.encode_basestring  # type: ignore[attr-defined]  # == json.dumps(str, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
 class Difference:
-    entering: list[str]  # in the cohort now, not yet delivered — in cohort order
-    leaving: list[str]  # delivered before, no longer in the cohort
-    # entering key -> the held key of the same user it replaces (the user's other mapped
-    # values changed): re-sent as an add, never removed.
-    replaces: dict[str, str] = field(default_factory=dict)
+    entering: list[str]  # identities in the cohort now, not yet delivered with these values — in cohort order
+    leaving: list[str]  # identities delivered before, no longer in the cohort — sorted
 
     @property
     def unchanged(self) -> bool:
         return not self.entering and not self.leaving
 
 
+def member_key(values: Sequence[Any]) -> str:
+    """How state files before identities keyed a member: its mapped value, or a JSON array of
+    several. Kept to recognise those members (:func:`adoptions`)."""
+    return str(values[0]) if len(values) == 1 else json.dumps(list(values), ensure_ascii=False)
+
+
+def fingerprint(row: Row) -> str:
+    """The JSON of a user's values, as state stores them (types kept: 42 is not "42")."""
+    if len(row) == 1:
+        value = row[0]
+        return _c_encode(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return json.dumps(list(row), ensure_ascii=False)
+
+
+def row_of(key: str, vals: str, width: int) -> Row:
+    """The values a held member was delivered with (``width``: the number of mapping variables)."""
+    if key.startswith(LEGACY_PREFIX):  # the old key spells the values (member_key)
+        old = key[len(LEGACY_PREFIX):]
+        return (old,) if width == 1 else tuple(json.loads(old))
+    value = json.loads(vals)
+    return (value,) if width == 1 else tuple(value)
+
+
 def difference(current: Iterable[str], held: Collection[str]) -> Difference:
-    """``current``: the cohort's member keys (any iterable, duplicates allowed);
-    ``held``: what the destination is known to hold (a set, or anything iterable)."""
+    """Identities only: ``current`` (any iterable, duplicates allowed) against ``held``.
+
+    Set lookups driven by C iterators (``filterfalse`` over ``set.__contains__``), so a
+    2,000,000-id cohort diffs at the speed of a plain set difference."""
     items = current if isinstance(current, (list, tuple)) else list(current)
     now = set(items)
     held_set = held if isinstance(held, (set, frozenset)) else set(held)
@@ -38,23 +74,40 @@ def difference(current: Iterable[str], held: Collection[str]) -> Difference:
     return Difference(entering, leaving)
 
 
-def difference_by_identity(current: Iterable[str], held: Collection[str],
-                           identity: Callable[[str], str]) -> Difference:
-    """Like :func:`difference` for keys that carry more than a user's identity (several mapping
-    variables): a user whose other values changed is *entering* (an add sends the new values)
-    and *not leaving* — adds go out before removes, and removing the old key would remove the
-    very user just added."""
-    now: dict[str, str] = {}
-    for key in current:
-        now.setdefault(identity(key), key)
-    before = {identity(key): key for key in held}
-    entering, replaces = [], {}
-    for user, key in now.items():
-        old = before.get(user)
-        if old != key:
-            entering.append(key)
-            if old is not None:
-                replaces[key] = old
-    leaving = sorted(key for user, key in before.items() if user not in now)
-    return Difference(entering, leaving, replaces)
+def changes(current: Snapshot, held: Mapping[str, str]) -> Difference:
+    """Identities and values: who must be sent, entering or leaving."""
+    base = difference(list(current), held.keys())
+    new = set(base.entering)
+    entering = [key for key, row in current.items()
+                if key in new or held[key] != fingerprint(row)] if len(new) < len(current) else base.entering
+    return Difference(entering, base.leaving)
 
+
+def adoptions(current: Snapshot, held: Mapping[str, str], width: int) -> Iterator[tuple[str, str, str]]:
+    """(legacy key, identity, values JSON) for each legacy member found in the cohort now.
+
+    Found by its exact values: adopted with the cohort's values, so nothing is sent. With
+    several mapping variables, also by the first value alone (how those members were told
+    apart): adopted with the values it was delivered with, so the user is sent again as
+    entering with the new ones — and never removed."""
+    legacy = {key[len(LEGACY_PREFIX):]: key for key in held if key.startswith(LEGACY_PREFIX)}
+    if not legacy:
+        return
+    by_first: dict[Any, str] = {}
+    if width > 1:
+        for old in legacy:
+            try:
+                by_first.setdefault(json.dumps(json.loads(old)[0], ensure_ascii=False), old)
+            except (ValueError, IndexError, TypeError):
+                continue
+    for key, row in current.items():
+        if not legacy or key in held:
+            continue
+        exact = member_key(row)
+        if exact in legacy:
+            yield legacy.pop(exact), key, fingerprint(row)
+            continue
+        old = by_first.get(json.dumps(row[0], ensure_ascii=False)) if by_first else None
+        if old is not None and old in legacy:
+            del legacy[old]
+            yield LEGACY_PREFIX + old, key, fingerprint(tuple(json.loads(old)))

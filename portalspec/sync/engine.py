@@ -7,6 +7,11 @@
    retrying connection errors, 429 and 5xx with backoff (Retry-After honoured).
 5. Each delivered batch advances the stored membership in its own transaction.
 
+Requests are built by the integration bound to the values (``Integration.bind``), one
+request per batch, from the users' values as their source typed them: what sync sends is
+what ``render`` shows for the same users. A member is its identity (the source's member
+key), never a mapped value: see :mod:`portalspec.sync.diff`.
+
 The promise: no user is lost. A batch counts as delivered only after a 2xx; anything else —
 a final error, Ctrl-C, SIGKILL — leaves it owed, and the next run's diff sends it again
 (at-least-once; ``$amp_message_id`` lets the destination de-duplicate). State is written only
@@ -15,23 +20,21 @@ by this coordinating thread; worker threads only send.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from ..integration import Integration
 from ..diagnostics import InputError
-from ..inputs import ADD, REMOVE, Members, Values, resolve_fields
+from ..inputs import ADD, REMOVE, Members, User, Values
+from ..integration import Integration
+from ..kinds import creates_list
 from ..macros import MacroContext
-from ..masking import Masker
-from ..render import list_id_from_response
 from ..request import Request
 from ..retry import RetryPolicy
 from ..transport import Classification, Response, Transport, TransportError, classify
-from .diff import Difference, difference, difference_by_identity
+from .diff import Difference, Row, Snapshot, adoptions, changes, fingerprint, member_key, row_of
 from .state import State
 
 NEW_LIST = "(created on first sync)"  # the list id a dry run shows before a list exists
@@ -100,18 +103,6 @@ class _Result:
     error: str | None  # why it was not delivered, secrets redacted
 
 
-def member_key(values: Sequence[Any]) -> str:
-    """The stored identity of a member: its mapped value, or a JSON array of several."""
-    return str(values[0]) if len(values) == 1 else json.dumps(list(values), ensure_ascii=False)
-
-
-def _columns(keys: Sequence[str], variables: Sequence[str]) -> dict[str, Sequence[Any]]:
-    if len(variables) == 1:
-        return {variables[0]: keys}
-    rows = [json.loads(k) for k in keys]
-    return {v: [row[i] for row in rows] for i, v in enumerate(variables)}
-
-
 @dataclass
 class _Delivery:
     """One run's delivery in progress: what is in flight and what has been counted."""
@@ -122,7 +113,7 @@ class _Delivery:
     errors: list[str]
     total_users: int
     total_requests: int
-    in_flight: dict[Future[_Result], tuple[str, Sequence[str]]] = field(default_factory=dict)
+    in_flight: dict[Future[_Result], tuple[str, Sequence[str], Sequence[Row]]] = field(default_factory=dict)
 
 
 class Engine:
@@ -136,8 +127,9 @@ class Engine:
         self.options = options
         self.progress = progress or (lambda p: None)
         self.context = context or MacroContext()
-        self.env = resolve_fields(integration.definition, values)
-        self.redact = Masker.for_values(integration.definition, self.env)  # on all that leaves the engine
+        # The one request builder, with the real secrets: these requests are sent.
+        self.bound = integration.bind(values, context=self.context, reveal_secrets=True)
+        self.redact = self.bound.masker  # on all that leaves the engine
         self.variables = [m.variable for m in integration.definition.mapping_fields]
         self._stop = threading.Event()
         # Waiting out a backoff returns True when the run is being stopped; injectable so
@@ -151,13 +143,49 @@ class Engine:
         return self.values.cohort.id
 
     def settings(self) -> dict[str, Any]:
-        return {"fields": self.env, "mappings": dict(self.values.mappings),
+        return {"fields": dict(self.bound.fields), "mappings": dict(self.values.mappings),
                 "base_url": getattr(self.transport, "base_url", None)}
 
     # --- the run --------------------------------------------------------------------
-    def run(self, members: Iterable[str]) -> SyncReport:
+    def snapshot(self, members: Iterable[User | str]) -> Snapshot:
+        """The cohort now, read whole before anything is sent: identity → values, in order.
+        A plain string is an id of a plain list (one mapping variable, the id its value)."""
+        current: Snapshot = {}
+        variables = self.variables
+        for member in members:
+            if isinstance(member, str):
+                if len(variables) != 1:
+                    raise InputError(f"a plain id list needs a definition with exactly one mapping variable "
+                                     f"({self.integration.name} has {len(variables)}); use a cohort export CSV")
+                current.setdefault(member, (member,))
+                continue
+            if member.operation != ADD:
+                raise InputError(f"user {member.ref or member.key} is '{member.operation}', but a sync reads the "
+                                 "whole cohort (everyone in it); remove the operation column or those rows")
+            try:
+                row = tuple(member.values[v] for v in variables)
+            except KeyError as exc:
+                raise InputError(f"user {member.ref or member.key}: no value for ${exc.args[0]}") from None
+            current.setdefault(member.key or member_key(row), row)
+        return current
+
+    def _held(self, sync_id: int | None, current: Snapshot, *, write: bool) -> dict[str, str]:
+        """What the destination holds; legacy members found in the cohort get their identity
+        (stored only when ``write``: a dry run changes nothing)."""
+        held = self.state.members(sync_id) if sync_id is not None else {}
+        adopted = list(adoptions(current, held, len(self.variables)))
+        if adopted:
+            if write and sync_id is not None:
+                self.state.adopt(sync_id, adopted)
+            for old, new, vals in adopted:
+                del held[old]
+                held[new] = vals
+        return held
+
+    def run(self, members: Iterable[User | str]) -> SyncReport:
+        current = self.snapshot(members)
         if self.options.dry_run:
-            return self._plan(members)
+            return self._plan(current)
         if self.transport is None:
             raise InputError("a sync that sends needs a transport")
         self.state.lock()  # held until the state is closed
@@ -169,17 +197,18 @@ class Engine:
         list_id, created = record.list_id, False
         outcome = "failed"
         try:
-            if self.integration.definition.type == "list" and list_id is None:
+            if creates_list(self.integration.definition.type) and list_id is None:
                 list_id = self._create_list(counts, errors)
                 if list_id is not None:
                     self.state.set_list_id(record.id, list_id)  # stored before any user is sent
                     created = True
-            if self.integration.definition.type == "property" or list_id is not None:
-                diff = self._difference(members, self.state.members(record.id))
+            if not creates_list(self.integration.definition.type) or list_id is not None:
+                held = self._held(record.id, current, write=True)
+                diff = changes(current, held)
                 if diff.unchanged:
                     outcome = "unchanged"
                 else:
-                    self._deliver(record.id, list_id, diff, counts, errors)
+                    self._deliver(record.id, list_id, diff, current, held, counts, errors)
                     outcome = "failed" if counts["undelivered"] else "succeeded"
         except KeyboardInterrupt:
             outcome = "interrupted"
@@ -199,15 +228,9 @@ class Engine:
                           counts["requests"], counts["delivered"], counts["undelivered"], counts["retries"],
                           tuple(errors))
 
-    def _difference(self, members: Iterable[str], held: set[str]) -> Difference:
-        if len(self.variables) <= 1:
-            return difference(members, held)
-        # Several mapping variables: a user is its first one; the others may change.
-        return difference_by_identity(members, held, lambda key: json.loads(key)[0])
-
     # --- creating the list ----------------------------------------------------------
     def _create_list(self, counts: Counter[str], errors: list[str]) -> str | int | None:
-        request = next(iter(self.integration.render(self.values, [], endpoint="create_list", context=self.context)))
+        request = self.bound.create_list()
         result = self._send(request)
         counts["retries"] += result.retries
         if result.error is not None or result.response is None:
@@ -215,29 +238,29 @@ class Engine:
             return None
         counts["requests"] += 1
         try:
-            return list_id_from_response(self.integration, request, body=result.response.json(),
-                                         headers=result.response.headers)
+            return self.bound.list_id_from(result.response, created=request)
         except InputError as exc:
             errors.append(self.redact(f"create_list: {exc}; the response was HTTP {result.response.status}: "
                                       f"{result.response.excerpt()}"))
             return None
 
     # --- batches --------------------------------------------------------------------
-    def _requests(self, list_id: Any, diff: Difference) -> Iterator[tuple[str, Sequence[str], Request]]:
-        """(operation, keys, request) for every batch: entering first, then leaving. Lazy, so
-        only the batches in flight are ever rendered and held."""
+    def _requests(self, list_id: Any, diff: Difference, current: Snapshot, held: Mapping[str, str]
+                  ) -> Iterator[tuple[str, Sequence[str], Sequence[Row], Request]]:
+        """(operation, identities, values, request) for every batch: entering first, then
+        leaving, each batch exactly one request. Lazy, so only the batches in flight are ever
+        rendered and held."""
+        width = len(self.variables)
         for operation, keys in ((ADD, diff.entering), (REMOVE, diff.leaving)):
-            endpoint = self.integration.batch_endpoint(operation)
-            target, size = endpoint.name, endpoint.batch_size
+            size = self.integration.batch_endpoint(operation).batch_size
             for start in range(0, len(keys), size):
                 chunk = keys[start:start + size]
-                users = [Members(operation, _columns(chunk, self.variables))]
-                (request,) = self.integration.render(self.values, users, endpoint=target, list_id=list_id,
-                                                     context=self.context)
-                yield operation, chunk, request
+                rows = [current[k] for k in chunk] if operation == ADD else [row_of(k, held[k], width) for k in chunk]
+                columns = {v: [row[i] for row in rows] for i, v in enumerate(self.variables)}
+                yield operation, chunk, rows, self.bound.batch(operation, Members(operation, columns), list_id)
 
-    def _deliver(self, sync_id: int, list_id: Any, diff: Difference, counts: Counter[str],
-                 errors: list[str]) -> None:
+    def _deliver(self, sync_id: int, list_id: Any, diff: Difference, current: Snapshot, held: Mapping[str, str],
+                 counts: Counter[str], errors: list[str]) -> None:
         sizes = {op: self.integration.batch_endpoint(op).batch_size for op in (ADD, REMOVE)}
         run = _Delivery(sync_id, diff, counts, errors, total_users=len(diff.entering) + len(diff.leaving),
                         total_requests=sum(-(-len(keys) // sizes[op])
@@ -245,10 +268,10 @@ class Engine:
         limit = max(1, self.options.concurrency)
         pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="portalspec-sync")
         try:
-            for operation, keys, request in self._requests(list_id, diff):
+            for operation, keys, rows, request in self._requests(list_id, diff, current, held):
                 while len(run.in_flight) >= limit:
                     self._collect(run)
-                run.in_flight[pool.submit(self._send, request)] = (operation, keys)
+                run.in_flight[pool.submit(self._send, request)] = (operation, keys, rows)
             while run.in_flight:
                 self._collect(run)
         except BaseException:
@@ -262,14 +285,13 @@ class Engine:
         done, _ = wait(run.in_flight, return_when=FIRST_COMPLETED)
         counts = run.counts
         for future in done:
-            operation, keys = run.in_flight.pop(future)
+            operation, keys, rows = run.in_flight.pop(future)
             result = future.result()
             counts["retries"] += result.retries
             if result.error is None:
                 # Only now, after a 2xx, does the stored membership move.
                 if operation == ADD:
-                    replaced = [run.diff.replaces[k] for k in keys if k in run.diff.replaces]
-                    self.state.record_delivered(run.sync_id, added=keys, removed=replaced)
+                    self.state.record_delivered(run.sync_id, added=zip(keys, map(fingerprint, rows)))
                 else:
                     self.state.record_delivered(run.sync_id, removed=keys)
                 counts["requests"] += 1
@@ -311,16 +333,16 @@ class Engine:
                 return _Result(response, verdict, retries, self.redact(f"{request.endpoint}: interrupted"))
 
     # --- dry run --------------------------------------------------------------------
-    def _plan(self, members: Iterable[str]) -> SyncReport:
+    def _plan(self, current: Snapshot) -> SyncReport:
         record = self.state.find_sync(self.integration.name, self.settings(), self.cohort_id)
-        held = self.state.members(record.id) if record else set()
+        held = self._held(record.id if record else None, current, write=False)
         list_id = record.list_id if record else None
         plan: dict[str, Counter[str]] = {}
-        if self.integration.definition.type == "list" and list_id is None:
-            (request,) = self.integration.render(self.values, [], endpoint="create_list", context=self.context)
+        if creates_list(self.integration.definition.type) and list_id is None:
+            request = self.bound.create_list()
             plan["create_list"] = Counter(requests=1, bytes=len(request.body or b""))
-        diff = self._difference(members, held)
-        for _, keys, request in self._requests(list_id if list_id is not None else NEW_LIST, diff):
+        diff = changes(current, held)
+        for _, keys, _, request in self._requests(list_id if list_id is not None else NEW_LIST, diff, current, held):
             entry = plan.setdefault(request.endpoint, Counter())
             entry.update(requests=1, users=len(keys), bytes=len(request.body or b""))
         return SyncReport("dry-run", self.cohort_id, list_id, False, len(diff.entering), len(diff.leaving),
@@ -329,9 +351,10 @@ class Engine:
                                      for name, c in plan.items()))
 
 
-def sync(integration: Integration, values: Values, members: Iterable[str], *, state: State,
+def sync(integration: Integration, values: Values, members: Iterable[User | str], *, state: State,
          transport: Transport | None, options: SyncOptions = SyncOptions(),
          progress: Callable[[Progress], None] | None = None, context: MacroContext | None = None,
          wait: Callable[[float], bool] | None = None) -> SyncReport:
-    """Run one sync of ``members`` (member keys, see :func:`member_key`) and report it."""
+    """Run one sync of ``members`` — the whole cohort: :class:`~portalspec.User` s as a users
+    file's reader gives them (identity in ``key``, typed values), or plain ids — and report it."""
     return Engine(integration, values, state, transport, options, progress, context, wait).run(members)

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from ..diagnostics import InputError
-from ..inputs import ADD, UserSource, Values, open_text, read_users
+from ..inputs import ADD, User, UserSource, Values, open_text, read_users
 from ..model import Definition
-from .engine import member_key
 
 
 @dataclass
@@ -34,18 +33,18 @@ class Membership:
     def skipped(self) -> list[str]:
         return self.users.skipped if self.users else []
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[User | str]:
         if self.users is None:
             return iter(self.lines)
-        return self._keys()
+        return self._users()
 
-    def _keys(self) -> Iterator[str]:
+    def _users(self) -> Iterator[User]:
         assert self.users is not None
         for user in self.users:
             if user.operation != ADD:
                 raise InputError(f"{self.name}: user {user.ref} is '{user.operation}', but a sync reads the whole "
                                  "cohort (everyone in it); remove the operation column or those rows")
-            yield member_key(list(user.values.values()))
+            yield user
 
 
 def read_membership(path: str | os.PathLike[str], definition: Definition, values: Values) -> Membership:

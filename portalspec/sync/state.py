@@ -1,6 +1,15 @@
 """Sync state in SQLite: per integration + destination settings + cohort, the list id, the
 membership the destination is known to hold, and a history of runs.
 
+A member is stored under its identity — the source's member key (the export's ``user_id``,
+else its ``amplitude_id``; the ``user_id`` of JSON lines; the id of a plain list) — with the
+mapped values it was delivered with, as JSON (``vals``): a changed value is sent again, and a
+user who left is removed with exactly the values the destination knows.
+
+State files written before identities (layout 1: ``members(sync_id, key)``, the key being
+the mapped value(s)) are migrated on open: each row keeps its values and becomes a *legacy*
+member whose identity is learned on the next run (see :meth:`State.adopt`).
+
 The membership advances one delivered batch at a time, each in its own transaction (WAL,
 ``synchronous=FULL``), so whatever stops a run — a failure, Ctrl-C, SIGKILL, power loss —
 the stored membership is exactly what was delivered, and the next run's difference is
@@ -28,6 +37,9 @@ except ImportError:  # not POSIX (Windows): no advisory locks; one run at a time
     fcntl = None  # type: ignore[assignment]
 
 DEFAULT_STATE = Path(".portalspec") / "state.db"
+LAYOUT = "2"  # meta 'layout': 2 = members keyed by identity, with their values
+# A migrated member whose identity is not known yet: its old key (the mapped values) follows.
+LEGACY_PREFIX = "\x00legacy\x00"
 
 
 class StateError(InputError):
@@ -36,6 +48,13 @@ class StateError(InputError):
 
 class StateLocked(StateError):
     """Another sync run holds the state file."""
+
+_MEMBERS = """CREATE TABLE IF NOT EXISTS members (
+    sync_id INTEGER NOT NULL REFERENCES syncs (id),
+    key TEXT NOT NULL,               -- the member's identity (LEGACY_PREFIX + old key: not yet known)
+    vals TEXT NOT NULL,              -- JSON: the mapped values it was delivered with ('null': legacy)
+    PRIMARY KEY (sync_id, key)
+) WITHOUT ROWID;"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,11 +67,7 @@ CREATE TABLE IF NOT EXISTS syncs (
     created TEXT NOT NULL,
     UNIQUE (integration, settings, cohort_id)
 );
-CREATE TABLE IF NOT EXISTS members (
-    sync_id INTEGER NOT NULL REFERENCES syncs (id),
-    key TEXT NOT NULL,
-    PRIMARY KEY (sync_id, key)
-) WITHOUT ROWID;
+{members}
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     sync_id INTEGER NOT NULL REFERENCES syncs (id),
@@ -67,7 +82,7 @@ CREATE TABLE IF NOT EXISTS runs (
     retries INTEGER NOT NULL DEFAULT 0,
     errors TEXT NOT NULL DEFAULT '[]'
 );
-"""
+""".replace("{members}", _MEMBERS)
 
 
 def _now() -> str:
@@ -109,7 +124,9 @@ class State:
             self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions only
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a committed batch survives power loss
+            self._migrate()
             self._db.executescript(_SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('layout', ?)", (LAYOUT,))
             row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
             if row is None:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(16),))
@@ -119,6 +136,20 @@ class State:
             raise StateError(f"cannot open the sync state {self.path}: {reason} "
                              "(--state names a SQLite file; its folder is created if missing)") from None
         self._salt = row[0]
+
+    def _migrate(self) -> None:
+        """Layout 1 → 2, in one transaction: every member keeps its values, under a legacy key."""
+        columns = [r[1] for r in self._db.execute("PRAGMA table_info(members)")]
+        if not columns or "vals" in columns:
+            return
+        with self._transaction():
+            self._db.execute("ALTER TABLE members RENAME TO members_v1")
+            self._db.execute(_MEMBERS)
+            rows = self._db.execute("SELECT sync_id, key FROM members_v1").fetchall()
+            # The old key *is* the values (member_key's spelling): vals stays null until adopted.
+            self._db.executemany("INSERT INTO members (sync_id, key, vals) VALUES (?, ?, 'null')",
+                                 ((sync_id, LEGACY_PREFIX + key) for sync_id, key in rows))
+            self._db.execute("DROP TABLE members_v1")
 
     def close(self) -> None:
         self.unlock()
@@ -177,22 +208,34 @@ class State:
         self._db.execute("UPDATE syncs SET list_id = ? WHERE id = ?", (json.dumps(list_id), sync_id))
 
     # --- membership -----------------------------------------------------------------
-    def members(self, sync_id: int) -> set[str]:
-        return {key for (key,) in self._db.execute("SELECT key FROM members WHERE sync_id = ?", (sync_id,))}
+    def members(self, sync_id: int) -> dict[str, str]:
+        """identity → the JSON of the values it was delivered with (legacy keys included)."""
+        return dict(self._db.execute("SELECT key, vals FROM members WHERE sync_id = ?", (sync_id,)))
 
-    def record_delivered(self, sync_id: int, added: Iterable[str] = (), removed: Iterable[str] = ()) -> None:
-        """One delivered batch, in one transaction: its users are now (or no longer) members."""
+    def record_delivered(self, sync_id: int, added: Iterable[tuple[str, str]] = (),
+                         removed: Iterable[str] = ()) -> None:
+        """One delivered batch, in one transaction: its users are now members with these values
+        (``added``: identity, values JSON), or no longer members (``removed``: identities)."""
         with self._transaction():
-            self._db.executemany("INSERT OR IGNORE INTO members (sync_id, key) VALUES (?, ?)",
-                                 ((sync_id, k) for k in added))
+            self._db.executemany("INSERT OR REPLACE INTO members (sync_id, key, vals) VALUES (?, ?, ?)",
+                                 ((sync_id, k, v) for k, v in added))
             self._db.executemany("DELETE FROM members WHERE sync_id = ? AND key = ?", ((sync_id, k) for k in removed))
 
-    def replace_members(self, sync_id: int, keys: Iterable[str]) -> None:
-        """Store a whole snapshot at once (one transaction, one executemany)."""
+    def adopt(self, sync_id: int, pairs: Iterable[tuple[str, str, str]]) -> None:
+        """Give legacy members their identities: (legacy key, identity, values JSON) each. Nothing
+        is sent for this — the destination holds these users already."""
+        with self._transaction():
+            for old, new, vals in pairs:
+                self._db.execute("DELETE FROM members WHERE sync_id = ? AND key = ?", (sync_id, old))
+                self._db.execute("INSERT OR REPLACE INTO members (sync_id, key, vals) VALUES (?, ?, ?)",
+                                 (sync_id, new, vals))
+
+    def replace_members(self, sync_id: int, members: Iterable[tuple[str, str]]) -> None:
+        """Store a whole snapshot (identity, values JSON) at once: one transaction, one executemany."""
         with self._transaction():
             self._db.execute("DELETE FROM members WHERE sync_id = ?", (sync_id,))
-            self._db.executemany("INSERT OR IGNORE INTO members (sync_id, key) VALUES (?, ?)",
-                                 ((sync_id, k) for k in keys))
+            self._db.executemany("INSERT OR REPLACE INTO members (sync_id, key, vals) VALUES (?, ?, ?)",
+                                 ((sync_id, k, v) for k, v in members))
 
     # --- runs -----------------------------------------------------------------------
     def start_run(self, sync_id: int) -> int:
