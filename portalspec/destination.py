@@ -45,7 +45,7 @@ from .compiler import CompiledEndpoint, Integration
 from .compiler import compile as compile_definition
 from .diagnostics import InputError, PayloadMismatch
 from .formats import MASK
-from .inputs import Values, load_values, resolve_fields
+from .inputs import load_values
 from .jsonpath import JSONPathError, compile_path, find_list_id
 from .macros import slugify
 from .masking import Masker
@@ -54,6 +54,7 @@ from .model import Definition
 from .store import Store, member_key
 from .template import Template, as_text
 from .validate import load
+from .values import Values, resolve_fields
 
 CONTROL_PREFIX = "/_portalspec/"
 BODY_EXCERPT = 500

@@ -15,12 +15,13 @@ from typing import Any, Iterable
 
 from .compiler import Integration
 from .diagnostics import InputError
-from .inputs import UserSource, Values, resolve_fields
+from .inputs import UserSource
 from .macros import MacroContext
 from .masking import Masker
 from .render import list_id_from_response, render
 from .request import Request
 from .transport import Response, Transport, TransportError, classify, rebase
+from .values import Values, resolve_fields
 
 EXCERPT = 200
 FULL_BODY = 2000  # how much of a response is shown when the list id could not be read from it

@@ -19,11 +19,12 @@ from typing import Any, Iterable, Iterator
 from .batching import Batch, UserInput, batches
 from .compiler import CompiledEndpoint, Integration
 from .diagnostics import InputError
-from .inputs import ADD, REMOVE, Cohort, UserSource, Values, resolve_fields
+from .inputs import UserSource
 from .jsonpath import JSONPathError, find_list_id
 from .macros import MacroContext, slugify
 from .request import Request
 from .template import Position, RawJSON, Slot, SubstitutionError, Template, encode_header
+from .values import ADD, REMOVE, Cohort, Values, resolve_fields
 
 JSON_CONTENT_TYPE = "application/json"
 _c_encode = json.encoder.encode_basestring  # type: ignore[attr-defined]

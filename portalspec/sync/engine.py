@@ -24,13 +24,13 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..compiler import Integration
 from ..diagnostics import InputError
-from ..inputs import ADD, REMOVE, Members, Values, resolve_fields
 from ..macros import MacroContext
 from ..masking import Masker
 from ..render import list_id_from_response
 from ..request import Request
 from ..retry import RetryPolicy
 from ..transport import Classification, Response, Transport, TransportError, classify
+from ..values import ADD, REMOVE, Members, Values, resolve_fields
 from .diff import Difference, difference, difference_by_identity
 from .state import State
 

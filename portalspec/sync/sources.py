@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from ..diagnostics import InputError
-from ..inputs import ADD, UserSource, Values, open_text, read_users
+from ..inputs import UserSource, open_text, read_users
 from ..model import Definition
+from ..values import ADD, Values
 from .engine import member_key
 
 
