@@ -11,11 +11,12 @@ The pipeline, one module per stage::
 
 from .integration import Integration, compile
 from .diagnostics import DefinitionError, Diagnostic, InputError, PortalspecError, Severity
-from .inputs import Cohort, Members, User, Values, load_values, read_users
+from .inputs import load_values, read_users
 from .macros import MacroContext, slugify
 from .model import Definition
 from .request import Request
 from .validate import load, validate, variable_table
+from .values import Cohort, Members, User, Values
 
 __version__ = "0.1.0"
 

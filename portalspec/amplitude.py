@@ -17,9 +17,6 @@ and ``queued/computing/complete/failed`` states; both are accepted too, since it
 from __future__ import annotations
 
 import contextlib
-import csv
-import gzip
-import io
 import os
 import tempfile
 import time
@@ -34,7 +31,7 @@ import httpx
 
 from . import __version__
 from .diagnostics import AmplitudeError, InputError
-from .inputs import open_text
+from .inputs import ExportFile, open_export
 from .masking import Masker
 from .retry import RetryPolicy
 from .transport import Response
@@ -393,69 +390,23 @@ def read_export(path: str | os.PathLike[str]) -> Iterator[ExportRow]:
 
 
 def _open_export(path: str | os.PathLike[str], name: str) -> tuple[list[str], Iterator[ExportRow]]:
-    if not Path(path).is_file():
-        raise InputError(f"{name}: no such file")
-    try:
-        handle = open_text(path)
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    try:
-        reader = csv.reader(handle, strict=True)
-        first = _next_record(reader, name)
-        if first is None:
-            raise InputError(f"{name}: empty file; a cohort export starts with the header \"amplitude_id\",\"user_id\"")
-        line, header = first
-        header = [h.strip() for h in header]
-        missing = [c for c in ID_COLUMNS if c not in header]
-        if missing:
-            raise InputError(f"{name}:{line}: the header lacks {' and '.join(missing)}; a cohort export starts with "
-                             f"\"amplitude_id\",\"user_id\" (found: {', '.join(header)})")
-        repeated = sorted({c for c in header if header.count(c) > 1})
-        if repeated:
-            raise InputError(f"{name}:{line}: column {', '.join(repeated)} appears twice in the header")
-    except BaseException:
-        handle.close()
-        raise
-    return header, _export_rows(handle, reader, header, name)
+    export = open_export(path, name)
+    missing = [c for c in ID_COLUMNS if c not in export.header]
+    if missing:
+        export.close()
+        raise InputError(f"{name}:{export.header_line}: the header lacks {' and '.join(missing)}; a cohort export "
+                         f"starts with \"amplitude_id\",\"user_id\" (found: {', '.join(export.header)})")
+    return export.header, _export_rows(export)
 
 
-def _export_rows(handle: IO[str], reader: Any, header: list[str], name: str) -> Iterator[ExportRow]:
+def _export_rows(export: ExportFile) -> Iterator[ExportRow]:
+    header = export.header
     amplitude_id, user_id = header.index("amplitude_id"), header.index("user_id")
     properties = [(i, c) for i, c in enumerate(header) if i not in (amplitude_id, user_id)]
-    with handle:
-        while (record := _next_record(reader, name)) is not None:
-            line, row = record
-            if len(row) != len(header):
-                raise InputError(f"{name}:{line}: expected {len(header)} columns as in the header, found {len(row)}")
-            yield ExportRow(row[amplitude_id], row[user_id], {c: row[i] for i, c in properties}, line)
-
-
-def _next_record(reader: Any, name: str) -> tuple[int, list[str]] | None:
-    """The next non-blank record and the line it starts on (a quoted field may span lines)."""
-    while True:
-        start = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return None
-        except csv.Error as exc:
-            if "end of data" in str(exc) or "EOF" in str(exc):
-                raise InputError(f"{name}:{start}: unterminated quote: a quoted field of the record starting "
-                                 "on this line never closes") from None
-            problem = ("text after a closing quote (a quote inside a quoted field is written twice: \"\")"
-                       if "expected after" in str(exc) else str(exc))
-            if reader.line_num > start:
-                # A quoted field ran on past its line: the quote left open at the start is the likely culprit.
-                raise InputError(f"{name}:{start}: malformed CSV: the record starting on this line runs on to line "
-                                 f"{reader.line_num}, where it breaks ({problem}); is a quote here unterminated?"
-                                 ) from None
-            raise InputError(f"{name}:{start}: malformed CSV: {problem}") from None
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{name}:{start}: not UTF-8 text ({exc.reason})") from None
-        except (OSError, EOFError, zlib.error) as exc:  # a broken gzip
-            raise InputError(f"{name}: cannot read: {exc}") from None
-        if row:
-            return start, row
+    for line, row in export.records():
+        if len(row) != len(header):
+            raise InputError(f"{export.name}:{line}: expected {len(header)} columns as in the header, found {len(row)}")
+        yield ExportRow(row[amplitude_id], row[user_id], {c: row[i] for i, c in properties}, line)
 
 
 def _check_export(path: Path, request_id: str, dest: Path) -> tuple[int, tuple[str, ...]]:

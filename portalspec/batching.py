@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
 from .diagnostics import InputError
-from .inputs import ADD, REMOVE, Members, User
+from .values import ADD, REMOVE, Members, User
 
 
 @dataclass(frozen=True)

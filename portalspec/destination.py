@@ -43,8 +43,9 @@ from .render import COHORT_VARIABLES
 from .integration import Integration
 from .integration import compile as compile_definition
 from .diagnostics import InputError, PayloadMismatch
+from .inputs import load_values
+from .values import Values
 from .masking import MASK
-from .inputs import Values, load_values
 from .jsonpath import JSONPathError, compile_path, find_list_id
 from .matching import Captured, PayloadMatcher, match_text, same_value
 from .model import Definition

@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 from .diagnostics import InputError
-from .inputs import UserSource, Values
+from .inputs import UserSource
 from .integration import Integration
 from .macros import MacroContext
 from .masking import Masker
 from .render import BoundIntegration
 from .request import Request
 from .transport import Response, Transport, TransportError, classify, rebase
+from .values import Values
 
 EXCERPT = 200
 FULL_BODY = 2000  # how much of a response is shown when the list id could not be read from it

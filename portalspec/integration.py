@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 
 from .batching import UserInput
 from .compiler import CompiledDefinition, compile_endpoints
-from .inputs import Cohort, Values
+from .values import Cohort, Values
 from .macros import MacroContext
 from .model import Definition
 from .render import BoundIntegration

@@ -31,13 +31,14 @@ from .batching import Batch, UserInput, batches
 from .compiler import CompiledDefinition, CompiledEndpoint
 from .diagnostics import InputError
 from .headers import Headers
-from .inputs import ADD, REMOVE, Cohort, Members, UserSource, Values, resolve_fields
+from .inputs import UserSource
 from .jsonpath import JSONPathError, find_list_id
 from .kinds import creates_list
 from .macros import MacroContext, slugify
 from .masking import Masker
 from .request import Request
 from .template import Position, RawJSON, Slot, SubstitutionError, Template
+from .values import ADD, REMOVE, Cohort, Members, Values, resolve_fields
 
 JSON_CONTENT_TYPE = "application/json"
 _c_encode = json.encoder.encode_basestring  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from werkzeug.test import Client, TestResponse
 from portalspec.integration import compile as compile_definition
 from portalspec.destination import Destination, Faults, build_destination, route_rule
 from portalspec.diagnostics import InputError
-from portalspec.inputs import values_from_data
+from portalspec.values import values_from_data
 from portalspec.template import Kind, Template
 from portalspec.validate import load
 

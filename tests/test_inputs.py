@@ -1,4 +1,4 @@
-"""Inputs of rendering: the values file (fields, mappings, cohort, list_id) and the three users shapes."""
+"""Reading inputs from files: the values file, and users files of every shape (the registry of shapes)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import gzip
 import json
 from pathlib import Path
 
+from typing import Any
+
 import pytest
 
 from portalspec import Cohort, InputError, User, Values, load_values, read_users
-from portalspec.inputs import resolve_fields, values_from_data
+from portalspec.amplitude import read_export
+from portalspec.inputs import RENDER_SHAPES, SHAPES, NotThisShape, Recognised, Shape, UserSource
 
 from .render_helpers import (INTEGRATIONS, KITCHEN, TRAITS, body, compile_text, context, kitchen_values,
                              traits_values)
@@ -52,76 +55,12 @@ def test_load_values_reports_every_problem_with_its_location(tmp_path):
     assert f"{path}:4:" in message and "'list_id' must be a string or a number" in message
 
 
-@pytest.mark.parametrize("data, message", [
-    ([], "a values file is a mapping"),
-    ({"mappings": {"user_id": ""}}, "mapping 'user_id' must name an Amplitude user property"),
-    ({"mappings": ["user_id"]}, "'mappings' must be a mapping"),
-    ({"cohort": {"id": 1, "name": "n", "colour": "red"}}, "unknown cohort key 'colour'"),
-    ({"list_id": [1]}, "'list_id' must be a string or a number"),
-])
-def test_values_from_data_refuses_malformed_values(data, message):
-    with pytest.raises(InputError, match=message):
-        values_from_data(data)
-
-
 def test_load_values_of_a_missing_or_broken_file_names_it(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         load_values(tmp_path / "nope.yaml")
     path = write(tmp_path, "bad.yaml", "fields: [\n")
     with pytest.raises(InputError, match=f"{path}:2:1: .*YAML syntax error"):
         load_values(path)
-
-
-# --- fields against the definition --------------------------------------------------------
-
-def test_defaults_apply_and_given_values_win():
-    env = resolve_fields(KITCHEN_DEF, kitchen_values(segment="seg", plan="pro"))
-    assert env == {"bearer_token": "tok", "label": "L", "amount": "1", "segment": "seg", "query": "q",
-                   "tag": "t", "sub": "api", "plan": "pro"}
-
-
-def test_a_missing_required_field_is_named_by_its_display_name():
-    with pytest.raises(InputError) as info:
-        resolve_fields(KITCHEN_DEF, Values({"bearer_token": "t"}, {"user_id": "user_id"}))
-    assert str(info.value) == "values do not fit the definition:\n  missing required field 'Label' (label)"
-
-
-def test_a_missing_auth_variable_is_named_by_its_display_name():
-    with pytest.raises(InputError, match=r"missing required field 'Bearer Token' \(bearer_token\) for bearer auth"):
-        resolve_fields(KITCHEN_DEF, Values({"label": "x"}, {"user_id": "user_id"}))
-    with pytest.raises(InputError, match=r"missing required field 'API Key' \(api_key\) for basic auth"):
-        resolve_fields(TRAITS_DEF, Values({}, {"user_id": "user_id", "score": "score"}))
-
-
-def test_basic_auth_secret_is_optional_and_empty_when_left_out():
-    assert resolve_fields(TRAITS_DEF, traits_values()) == {"api_key": "key", "secret_key": ""}
-
-
-def test_a_value_outside_a_selects_options_is_refused():
-    with pytest.raises(InputError, match=r"field 'Plan' \(plan\) is 'gold', not one of its options: free, pro"):
-        resolve_fields(KITCHEN_DEF, kitchen_values(plan="gold"))
-    with pytest.raises(InputError, match="not one of its options"):
-        resolve_fields(KITCHEN_DEF, kitchen_values(plan="Pro"))  # the label is not the value
-
-
-def test_an_unknown_field_is_refused_with_did_you_mean():
-    with pytest.raises(InputError, match=r"unknown field 'lable' in the values file \(did you mean 'label'\?\)"):
-        resolve_fields(KITCHEN_DEF, kitchen_values(lable="x"))
-    with pytest.raises(InputError) as info:
-        resolve_fields(KITCHEN_DEF, kitchen_values(zzz="x"))
-    assert "unknown field 'zzz' in the values file\n" in str(info.value) + "\n"
-
-
-def test_a_missing_mapping_is_refused():
-    with pytest.raises(InputError, match=r"missing mapping for 'Score Mapping' \(score\)"):
-        resolve_fields(TRAITS_DEF, Values({"api_key": "k"}, {"user_id": "user_id"}))
-
-
-def test_every_problem_is_reported_at_once():
-    with pytest.raises(InputError) as info:
-        resolve_fields(KITCHEN_DEF, Values({"plan": "gold", "lable": "x"}, {}))
-    lines = str(info.value).splitlines()
-    assert len(lines) == 1 + 5  # unknown, bearer token, label, plan, mapping
 
 
 # --- users: the portal's test CSV ----------------------------------------------------------
@@ -346,3 +285,148 @@ def test_invalid_utf8_deep_in_json_lines_names_the_line(tmp_path):
     path = write(tmp_path, "u.jsonl", lines)
     with pytest.raises(InputError, match=r"u.jsonl:\d+: not valid UTF-8"):
         list(read_users(path, KITCHEN_DEF, kitchen_values()))
+
+
+# --- the registry of shapes ------------------------------------------------------------------
+
+SAMPLES = {  # one file of each shape, for KITCHEN_DEF (one mapping variable: user_id)
+    "test CSV": "operation,user_id\nadd,u1\n",
+    "cohort export CSV": '"amplitude_id","user_id"\n"1","u1"\n',
+    "JSON lines": '{"user_id": "u1"}\n',
+    "plain id list": "u1\n",
+}
+
+
+def first_line(text: str) -> str:
+    return text.splitlines(keepends=True)[0]
+
+
+def test_the_registry_has_one_entry_per_shape_in_order():
+    assert [s.name for s in SHAPES] == list(SAMPLES)
+    assert [s.name for s in RENDER_SHAPES] == ["test CSV", "cohort export CSV", "JSON lines"]
+
+
+@pytest.mark.parametrize("shape", list(SAMPLES))
+def test_each_shape_recognises_its_own_file_and_only_it(tmp_path, shape):
+    first = first_line(SAMPLES[shape])
+    verdicts = {s.name: s.sniff(first, KITCHEN_DEF) for s in SHAPES}
+    assert [name for name, v in verdicts.items() if isinstance(v, Recognised)] == [shape]
+    assert all(isinstance(v, NotThisShape) and v.reason for name, v in verdicts.items() if name != shape)
+    path = write(tmp_path, "users", SAMPLES[shape])
+    assert [u.values for u in read_users(path, KITCHEN_DEF, kitchen_values(), shapes=SHAPES)] == [{"user_id": "u1"}]
+
+
+@pytest.mark.parametrize("first", ["", "\n", '"unterminated\n', "\x00\x01", "{", "operation", ",,,", "é\n"])
+def test_a_sniff_answers_with_a_verdict_and_never_raises(first):
+    for shape in SHAPES:
+        for definition in (KITCHEN_DEF, TRAITS_DEF):
+            assert isinstance(shape.sniff(first, definition), (Recognised, NotThisShape)), shape.name
+
+
+def test_not_this_shape_carries_the_reason():
+    plain = next(s for s in SHAPES if s.name == "plain id list")
+    verdict = plain.sniff("u1\n", TRAITS_DEF)  # two mapping variables
+    assert verdict == NotThisShape(f"needs a definition with exactly one mapping variable ({TRAITS_DEF.name} has 2); "
+                                   "use a cohort export CSV")
+    export = next(s for s in SHAPES if s.name == "cohort export CSV")
+    assert export.sniff("operation,user_id\n", KITCHEN_DEF) == NotThisShape(
+        "the first column is 'operation', as in a test CSV")
+
+
+def test_a_file_of_no_shape_names_every_shape_and_why(tmp_path):
+    path = write(tmp_path, "u.csv", "id,name\nu1,a\n")
+    with pytest.raises(InputError) as info:
+        read_users(path, KITCHEN_DEF, kitchen_values(), shapes=SHAPES)
+    assert str(info.value).splitlines() == [
+        f"{path}:1: unrecognised users file: expected a test CSV (operation,…), a cohort export CSV "
+        "(amplitude_id,user_id,…), JSON lines or a plain id list (one id a line)",
+        "  test CSV: the first column is 'id', not 'operation'",
+        "  cohort export CSV: the header has neither amplitude_id nor user_id",
+        "  JSON lines: the first line is not a JSON object ({…})",
+        "  plain id list: the first line ('id,name') has commas, quotes or tabs: a CSV, not one id per line"]
+
+
+def test_render_refuses_a_plain_id_list_and_says_a_sync_reads_it(tmp_path):
+    path = write(tmp_path, "ids.txt", "u1\nu2\n")
+    with pytest.raises(InputError) as info:
+        read_users(path, KITCHEN_DEF, kitchen_values())
+    assert str(info.value).splitlines()[-1] == (
+        "  plain id list: it looks like one, but only a sync reads it (as the cohort's members)")
+
+
+def test_a_shape_is_one_entry(tmp_path):
+    def sniff(first: str, definition: Any) -> Recognised | NotThisShape:
+        return Recognised() if first.startswith("#ids") else NotThisShape("no #ids line")
+
+    def read(name: str, definition: Any, values: Values) -> UserSource:
+        lines = Path(name).read_text(encoding="utf-8").split()[1:]
+        return UserSource(name, [User("add", {"user_id": i}, f"id {i}", i) for i in lines])
+
+    hashed = Shape("hashed ids", "a hashed id list (#ids …)", sniff, read)  # first: a plain list would take it
+    path = write(tmp_path, "u.ids", "#ids\nx y\n")
+    assert [u.key for u in read_users(path, KITCHEN_DEF, kitchen_values(), shapes=(hashed, *SHAPES))] == ["x", "y"]
+    with pytest.raises(InputError, match="hashed ids: no #ids line"):
+        read_users(write(tmp_path, "v.ids", "x\n"), TRAITS_DEF, traits_values(), shapes=(hashed,))
+
+
+# --- identity: User.key ----------------------------------------------------------------------
+
+def test_the_key_of_an_export_row_is_its_user_id_else_its_amplitude_id(tmp_path):
+    path = write(tmp_path, "export.csv", EXPORT)
+    values = kitchen_values()
+    users = list(read_users(path, KITCHEN_DEF, Values(values.fields, {"user_id": "email"}, values.cohort)))
+    assert [(u.values["user_id"], u.key) for u in users] == [
+        ("a@x.example", "u1"), ("b@x.example", "102"), ("d@x.example", 'u"4')]  # never the mapped email
+
+
+def test_the_key_of_a_json_line_is_its_user_id_as_text_and_values_keep_their_type(tmp_path):
+    lines = [{"user_id": 42, "user_properties": {"score": True}},
+             {"amplitude_id": 7, "score": 1.5},
+             {"user_id": "u3", "amplitude_id": 8, "score": {"tier": [1, None]}}]
+    path = write(tmp_path, "u.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n")
+    values = Values({"api_key": "k"}, {"user_id": "user_id", "score": "score"}, Cohort("7", "T"))
+    users = list(read_users(path, TRAITS_DEF, values))
+    assert [u.key for u in users] == ["42", "u3"]  # the second has no user_id value to map: skipped
+    assert users[0].values == {"user_id": 42, "score": True}
+    assert type(users[0].values["user_id"]) is int and type(users[0].values["score"]) is bool
+    assert users[1].values["score"] == {"tier": [1, None]}
+    values = Values({"api_key": "k"}, {"user_id": "score", "score": "score"}, Cohort("7", "T"))
+    users = list(read_users(path, TRAITS_DEF, values))
+    assert [(u.key, u.values["user_id"]) for u in users][1] == ("7", 1.5)  # no user_id: the amplitude_id
+
+
+def test_the_key_of_a_plain_id_and_of_a_test_csv_row_is_its_id(tmp_path):
+    path = write(tmp_path, "ids.txt", "u1\n\n  u 2  \n")
+    users = list(read_users(path, KITCHEN_DEF, kitchen_values(), shapes=SHAPES))
+    assert [(u.operation, u.values, u.ref, u.key) for u in users] == [
+        ("add", {"user_id": "u1"}, "line 1", "u1"), ("add", {"user_id": "u 2"}, "line 3", "u 2")]
+    path = write(tmp_path, "u.csv", "operation,user_id,score\nadd,a,1\nremove,b,2\n")
+    users = list(read_users(path, TRAITS_DEF, traits_values()))
+    assert [(u.key, dict(u.values)) for u in users] == [("a", {"user_id": "a", "score": "1"}),
+                                                        ("b", {"user_id": "b", "score": "2"})]
+
+
+# --- one export-CSV reader -------------------------------------------------------------------
+
+def test_render_and_amplitude_read_an_export_alike(tmp_path):
+    path = write(tmp_path, "export.csv", '"amplitude_id","user_id","email"\n\n"1","a,b","x@y"\n"2","","z@y"\n')
+    values = kitchen_values()
+    users = list(read_users(path, KITCHEN_DEF, Values(values.fields, {"user_id": "email"}, values.cohort)))
+    rows = list(read_export(path))
+    assert [(u.key, u.values["user_id"]) for u in users] == [
+        (r.user_id or r.amplitude_id, r.properties["email"]) for r in rows] == [("a,b", "x@y"), ("2", "z@y")]
+    assert [r.line for r in rows] == [3, 4]
+
+
+@pytest.mark.parametrize("text", [
+    '"amplitude_id","user_id"\n"1","u1"\n"2","u2\n',  # unterminated quote
+    '"amplitude_id","user_id"\n"1","u"1"\n',  # text after a closing quote
+    '"amplitude_id","user_id","user_id"\n"1","u1","u1"\n',  # a repeated column
+])
+def test_render_and_amplitude_report_a_malformed_export_alike(tmp_path, text):
+    path = write(tmp_path, "export.csv", text)
+    with pytest.raises(InputError) as rendered:
+        list(read_users(path, KITCHEN_DEF, kitchen_values()))
+    with pytest.raises(InputError) as exported:
+        list(read_export(path))
+    assert str(rendered.value) == str(exported.value)

@@ -14,12 +14,13 @@ import click
 from ..amplitude import DEFAULT_EXPORT_TIMEOUT, DEFAULT_POLL_INTERVAL, AmplitudeClient
 from ..integration import compile as compile_definition
 from ..diagnostics import InputError, PortalspecError
-from ..inputs import Cohort, Values, load_values
+from ..inputs import load_values
 from ..model import Definition
 from ..retry import RetryPolicy
 from ..sync import DEFAULT_STATE, Progress, State, SyncOptions, SyncReport, sync
 from ..sync.sources import read_membership
 from ..transport import Transport
+from ..values import Cohort, Values
 from .base import BASE_URL, FORMAT, fail, load_or_exit, main, warn
 
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..diagnostics import InputError
-from ..inputs import ADD, REMOVE, Members, User, Values
 from ..integration import Integration
 from ..kinds import creates_list
 from ..macros import MacroContext
 from ..request import Request
 from ..retry import RetryPolicy
 from ..transport import Classification, Response, Transport, TransportError, classify
+from ..values import ADD, REMOVE, Members, User, Values
 from .diff import Difference, Row, Snapshot, adoptions, changes, fingerprint, member_key, row_of
 from .state import State
 

@@ -1,0 +1,169 @@
+"""Values: what rendering and syncing are given, as plain data — no file is read here.
+
+- :class:`Values`: what the customer types into the setup modal (``fields``), which Amplitude
+  user property each mapping variable takes (``mappings``), the :class:`Cohort` and a ``list_id``;
+  :func:`values_from_data` checks a parsed values file, :func:`resolve_fields` checks values
+  against a definition and applies its defaults.
+- :class:`User`: one user entering (``add``) or leaving (``remove``), with a value per mapping
+  variable and its identity (``key``) as its source gives it; :class:`Members`: many users of
+  one operation, column-wise.
+
+Reading files (a values file, users files of every shape) is :mod:`portalspec.inputs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .diagnostics import Diagnostic, InputError, did_you_mean
+from .kinds import ADD, REMOVE
+from .model import Definition
+
+if TYPE_CHECKING:  # a type only: this module reads no file (the loader does)
+    from .loader import Document
+
+COHORT_COLUMNS = {"amp_cohort_name": "name", "amp_cohort_id": "id", "amp_cohort_url": "url"}
+
+
+@dataclass(frozen=True)
+class Cohort:
+    id: str
+    name: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Values:
+    """What the customer typed into the setup modal, and the cohort being synced."""
+
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    mappings: Mapping[str, str] = field(default_factory=dict)
+    cohort: Cohort | None = None
+    list_id: str | int | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """One user to sync: entering (``add``) or leaving (``remove``), with a value per mapping variable
+    (typed as its source gives it: text from a CSV, any JSON value from JSON lines)."""
+
+    operation: str
+    values: Mapping[str, Any]
+    ref: str = ""  # how messages name this user ("line 7", "amplitude_id 123")
+    # Who the user is, as the source gives it: an export's user_id (else its amplitude_id), a
+    # plain list's id; the first mapped value only when the source has nothing else (test CSV).
+    # Not part of equality: two users are equal by what is sent and how messages name them.
+    key: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class Members:
+    """Many users of one operation given column-wise — one sequence per mapping variable.
+
+    The shape for large cohorts (an export, a sync's difference): batching slices the
+    columns instead of touching each user, and rendering maps a C encoder over them.
+    """
+
+    operation: str
+    columns: Mapping[str, Any]  # mapping variable -> sequence of values, all the same length
+
+    def __post_init__(self) -> None:
+        lengths = {len(c) for c in self.columns.values()}
+        if len(lengths) > 1:
+            raise InputError(f"members columns differ in length: {sorted(lengths)}")
+
+    @property
+    def size(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+
+def _error(diagnostics: list[Diagnostic]) -> InputError:
+    return InputError("\n".join(d.format() for d in diagnostics))
+
+
+def values_from_data(data: Any, document: Document | None = None) -> Values:
+    problems: list[Diagnostic] = []
+
+    def problem(message: str, path: tuple, hint: str | None = None) -> None:
+        diag = Diagnostic("PS401", message, path=path, hint=hint)
+        problems.append(document.source.locate(diag) if document else diag)
+
+    if not isinstance(data, dict):
+        problem("a values file is a mapping with fields:, mappings:, cohort: and list_id:", ())
+        raise _error(problems)
+    for key in data:
+        if key not in ("fields", "mappings", "cohort", "list_id"):
+            problem(f"unknown key '{key}'", (key,), did_you_mean(key, ["fields", "mappings", "cohort", "list_id"]))
+    fields = data.get("fields") or {}
+    mappings = data.get("mappings") or {}
+    cohort_data = data.get("cohort")
+    for key, value in (("fields", fields), ("mappings", mappings)):
+        if not isinstance(value, dict):
+            problem(f"'{key}' must be a mapping of variable names to values", (key,))
+    if isinstance(fields, dict):
+        for name, value in fields.items():
+            if not isinstance(value, (str, int, float, bool)):
+                problem(f"field '{name}' must be a single value (text, number or true/false)", ("fields", name))
+    if isinstance(mappings, dict):
+        for name, value in mappings.items():
+            if not isinstance(value, str) or not value:
+                problem(f"mapping '{name}' must name an Amplitude user property (e.g. user_id)", ("mappings", name))
+    cohort = None
+    if cohort_data is not None:
+        if not isinstance(cohort_data, dict) or "id" not in cohort_data or "name" not in cohort_data:
+            problem("'cohort' must be a mapping with at least id and name", ("cohort",))
+        else:
+            for key in cohort_data:
+                if key not in ("id", "name", "url"):
+                    problem(f"unknown cohort key '{key}'", ("cohort", key), did_you_mean(key, ["id", "name", "url"]))
+            cohort = Cohort(str(cohort_data["id"]), str(cohort_data["name"]), str(cohort_data.get("url") or ""))
+    list_id = data.get("list_id")
+    if list_id is not None and (isinstance(list_id, bool) or not isinstance(list_id, (str, int))):
+        problem("'list_id' must be a string or a number", ("list_id",))
+    if problems:
+        raise _error(problems)
+    return Values(dict(fields) if isinstance(fields, dict) else {}, dict(mappings), cohort, list_id)
+
+
+def resolve_fields(definition: Definition, values: Values) -> dict[str, Any]:
+    """Field and auth variables with defaults applied; every problem named by display name."""
+    problems: list[str] = []
+    known = {f.variable for f in definition.custom_fields} | set(definition.auth.variables)
+    env: dict[str, Any] = {}
+    for name in values.fields:
+        if name not in known:
+            hint = did_you_mean(name, known)
+            problems.append(f"unknown field '{name}' in the values file" + (f" ({hint})" if hint else ""))
+    for var in definition.auth.scheme.variables:
+        if var.name in values.fields:
+            env[var.name] = values.fields[var.name]
+        elif var.required:
+            problems.append(f"missing required field '{var.display_name}' ({var.name}) for {definition.auth.method} auth")
+        else:
+            env[var.name] = ""  # basic auth's secret is optional: an empty password
+    for f in definition.custom_fields:
+        if f.variable in values.fields:
+            value = values.fields[f.variable]
+            options = [o.value for o in f.options]
+            if options and str(value) not in options:
+                problems.append(f"field '{f.display_name}' ({f.variable}) is {value!r}, not one of its options: "
+                                + ", ".join(options))
+            env[f.variable] = value
+        elif f.default is not None:
+            env[f.variable] = f.default
+        else:
+            problems.append(f"missing required field '{f.display_name}' ({f.variable})")
+    mapping_vars = {m.variable for m in definition.mapping_fields}
+    for name in values.mappings:
+        if name not in mapping_vars:
+            hint = did_you_mean(name, mapping_vars)
+            problems.append(f"unknown mapping '{name}' in the values file" + (f" ({hint})" if hint else "")
+                            + (f"; the mapping variables are {', '.join(sorted(mapping_vars))}" if mapping_vars else ""))
+    for m in definition.mapping_fields:
+        if m.variable not in values.mappings:
+            problems.append(f"missing mapping for '{m.mapping_display_name}' ({m.variable}): "
+                            f"name the Amplitude user property it takes, e.g. {m.variable}: user_id")
+    if problems:
+        raise InputError("values do not fit the definition:\n  " + "\n  ".join(problems))
+    return env
