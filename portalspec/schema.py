@@ -8,6 +8,7 @@ diagnostic with a message written for a partner engineer, not a validator's inte
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import lru_cache
 from importlib import resources
@@ -33,6 +34,22 @@ def schema_text() -> str:
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
     return json.loads(schema_text())
+
+
+def default(owner: str | None, key: str) -> Any:
+    """The ``default`` the schema declares for property ``key`` of ``owner`` — a name under
+    ``$defs`` (``"batch_endpoint"``), or ``None`` for the top level — following a ``$ref``
+    when the property itself declares none. The schema is where defaults are written down;
+    the model and the checks read them here. ``KeyError`` if the schema declares none.
+    """
+    document = schema()
+    node = document if owner is None else document["$defs"][owner]
+    prop = node["properties"][key]
+    while "default" not in prop and "$ref" in prop:
+        prop = document["$defs"][prop["$ref"].removeprefix("#/$defs/")]
+    if "default" not in prop:
+        raise KeyError(f"the schema declares no default for {owner or 'the top level'}.{key}")
+    return copy.deepcopy(prop["default"])  # (the schema is cached; a caller may not change it)
 
 
 @lru_cache(maxsize=1)
