@@ -12,7 +12,7 @@ import copy
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -77,9 +77,13 @@ def schema_diagnostics(data: Any) -> Iterator[Diagnostic]:
 
 def _diagnose(error: ValidationError) -> Iterator[Diagnostic]:
     path = tuple(error.absolute_path)
-    validator, value, instance = error.validator, error.validator_value, error.instance
+    # (jsonschema types these as "or unset"; an error from iter_errors has every one set)
+    validator: Any = error.validator
+    value: Any = error.validator_value
+    instance: Any = error.instance
+    where: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
     if validator == "additionalProperties" and isinstance(instance, dict):
-        known = list(error.schema.get("properties", {}))
+        known = list(where.get("properties", {}))
         for key in instance:
             if key not in known:
                 hint = did_you_mean(key, known) or ("allowed here: " + ", ".join(known) if known else None)
@@ -110,11 +114,11 @@ def _diagnose(error: ValidationError) -> Iterator[Diagnostic]:
             yield Diagnostic("PS305", f"'{instance}' is not a valid HTTP header name",
                              path=path + (instance,) if key else path)
         else:
-            described = error.schema.get("description", "").split(":")[0]
+            described = where.get("description", "").split(":")[0]
             yield Diagnostic("PS105", f"{_kind(instance)} does not match the required pattern {value}"
                                       + (f" ({described.lower()})" if described else ""), path=path)
     elif validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        limits = error.schema
+        limits = where
         bounds = f"{limits.get('minimum', '…')}..{limits.get('maximum', '…')}"
         yield Diagnostic("PS106", f"{instance} is out of range ({bounds})", path=path)
     elif validator in ("minLength", "minItems", "minProperties"):
