@@ -20,7 +20,7 @@ from .auth import AUTH_METHODS
 from .diagnostics import Diagnostic, Path, Severity, did_you_mean, format_path
 from .jsonpath import JSONPathError, find_list_id
 from .kinds import BATCH_ENDPOINTS, KINDS, LIST_SCOPED, TYPES, endpoints_of
-from .schema import HEADER_TOKEN
+from .schema import HEADER_TOKEN, default
 from .template import Kind, Position
 from .variables import (PREDEFINED, Declaration, Origin, Scope, TemplateSite, declarations, template_sites,
                         usages)
@@ -74,7 +74,8 @@ def check_fields(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
         for i, spec in enumerate(_list(data.get(key))):
             spec = _dict(spec)
             path: Path = (key, i)
-            kind = spec.get("type", "string")
+            # (a custom field's type is required; the schema reports it missing)
+            kind = spec.get("type", default("mapping_field", "type") if key == "mapping_fields" else None)
             options = spec.get("options")
             values = [o.get("value") for o in _list(options) if isinstance(o, dict)]
             if kind in ("single_select", "button_group") and not values and "options" not in spec:
@@ -296,7 +297,7 @@ def check_list_id(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
     create = _dict(_dict(data.get("endpoints")).get("create_list"))
     spec = _dict(create.get("list_id"))
     path = spec.get("path")
-    source = spec.get("from", "response_body")
+    source = spec.get("from", default("list_id", "from"))
     if not isinstance(path, str) or not path:
         return
     base: Path = ("endpoints", "create_list", "list_id")

@@ -5,12 +5,28 @@ severity, the JSON-style path of the value in the definition (``$.endpoints.add_
 and, where one exists, the file, line and column that produced it. How it *looks* is decided
 at the edge: :meth:`Diagnostic.format` for terminals, :meth:`Diagnostic.to_dict` for JSON.
 
-The exception hierarchy of the library::
+Every exception class defined in the package, with the module it lives in (a test walks the
+package and fails when a class is missing here)::
 
-    PortalspecError                 base of everything portalspec raises on purpose
-     ├── DefinitionError            a definition has errors; carries .diagnostics
-     ├── InputError                 values, users or other inputs are unusable (render stage)
-     └── AmplitudeError             Amplitude's Behavioral Cohorts API refused or failed a call
+    Exception
+     ├── PortalspecError            diagnostics      base of everything portalspec raises on purpose
+     │    ├── DefinitionError       diagnostics      a definition has errors; carries .diagnostics
+     │    ├── InputError            diagnostics      values, users or other inputs are unusable (render stage)
+     │    │    └── StateError       sync.state       the sync state file cannot be opened or used
+     │    │         └── StateLocked sync.state       another sync run holds the state file
+     │    ├── AmplitudeError        diagnostics      Amplitude's Behavioral Cohorts API refused or failed a call
+     │    ├── PayloadMismatch       diagnostics      a body sent to `portalspec serve` does not fit the payload template
+     │    └── TransportError        transport        a request could not be delivered; .retryable says if a retry may help
+     ├── _TooManyAliases            loader           internal: a YAML alias bomb; becomes a diagnostic
+     ├── _Retryable                 amplitude        internal: one failed Amplitude call worth retrying
+     └── ValueError
+          ├── JSONPathError         jsonpath         a list_id path is malformed or does not find one id
+          ├── SubstitutionError     template         a value cannot stand where its placeholder is
+          └── _NotJSON              checks           internal: a payload uses NaN/Infinity; becomes a diagnostic
+
+``JSONPathError`` and ``SubstitutionError`` are caught inside the library and reported as
+diagnostics or as an :class:`InputError`/response; only ``PortalspecError`` and its subclasses
+are meant to reach a caller.
 """
 
 from __future__ import annotations

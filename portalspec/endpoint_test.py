@@ -42,7 +42,7 @@ class StepResult:
     reason: str = ""  # "OK", the errors table's reason or a generic one, "connection failed", "not sent"
     message: str | None = None  # the definition's friendly message, or what went wrong
     excerpt: str = ""  # the response body, short, secrets masked
-    list_id: str | int | float | None = None  # create_list: the id extracted
+    list_id: str | int | None = None  # create_list: the id extracted
     response_body: str | None = None  # create_list: the body the id was not found in
     retry_after: float | None = None  # seconds, when the response said Retry-After
 
@@ -88,7 +88,7 @@ class EndpointTestReport:
     integration: str
     base_url: str | None
     steps: tuple[StepResult, ...]
-    list_id: str | int | float | None = None
+    list_id: str | int | None = None
 
     @property
     def passed(self) -> bool:
@@ -159,7 +159,7 @@ def run_endpoint_test(integration: Integration, values: Values, users: Iterable[
     bound = integration.bind(values, context=context, reveal_secrets=True)
     masker = bound.masker
     steps: list[StepResult] = []
-    list_id: str | int | float | None = None
+    list_id: str | int | None = None
     if integration.endpoint("create_list") is not None:
         request = next(bound.requests(users, endpoint="create_list"))
         step, response = _send(request, transport, masker, integration)

@@ -22,13 +22,26 @@ from .masking import MASK
 class Shown(Protocol):
     """What the formats read of a request (:class:`portalspec.Request` is one)."""
 
-    method: str
-    url: str
-    headers: Sequence[tuple[str, str]]
-    body: bytes | None
-    endpoint: str
-    items: int
-    masked: tuple[tuple[str, str], ...]
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def headers(self) -> Sequence[tuple[str, str]]: ...
+
+    @property
+    def body(self) -> bytes | None: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
+    @property
+    def items(self) -> int: ...
+
+    @property
+    def masked(self) -> tuple[tuple[str, str], ...]: ...
 
     @property
     def text(self) -> str | None: ...

@@ -266,6 +266,7 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, SequenceNode):
             return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)  # (a composed node is one of the three)
         return self._scalar(node, path)
 
     def _span(self, node: Node) -> Span:

@@ -317,12 +317,12 @@ class _Run:
         rest = [k for k in value if k not in literal]
         for pattern, child in node.patterns:
             regex, _ = pattern.regex()
-            key = next((k for k in rest if re.fullmatch(regex, k, re.DOTALL)), None)
-            if key is None:
+            found = next((k for k in rest if re.fullmatch(regex, k, re.DOTALL)), None)
+            if found is None:
                 self.fail(path, f"a key like {pattern.display}", f"keys {_show(sorted(value))}")
-            rest.remove(key)
-            self.string(pattern, key, path + (key,), item, "a key like")
-            self.walk(child, value[key], path + (key,), item)
+            rest.remove(found)
+            self.string(pattern, found, path + (found,), item, "a key like")
+            self.walk(child, value[found], path + (found,), item)
         if rest:
             self.fail(path + (rest[0],), "no such key (the template has none here)", _show(value[rest[0]]))
 

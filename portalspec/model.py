@@ -15,8 +15,13 @@ from typing import Any
 from .auth import Auth
 from .kinds import ENDPOINTS, KINDS, EndpointKind
 from .loader import SourceMap
+from .schema import default
 
-DEFAULT_BATCH_SIZE = 10_000
+# Defaults are written once, in the JSON Schema; the dataclasses' own defaults (for values
+# built directly, not from a file) are read from it too.
+DEFAULT_BATCH_SIZE: int = default("batch_endpoint", "batch_size")
+_DEFAULT_SECRET: bool = default("custom_field", "secret")
+_DEFAULT_MAPPING_TYPE: str = default("mapping_field", "type")
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class CustomField:
     type: str
     options: tuple[FieldOption, ...] = ()
     default: str | None = None
-    secret: bool = False
+    secret: bool = _DEFAULT_SECRET
     description: str | None = None
 
 
@@ -41,7 +46,7 @@ class MappingField:
     variable: str
     mapping_display_name: str
     display_name: str
-    type: str = "string"
+    type: str = _DEFAULT_MAPPING_TYPE
     options: tuple[FieldOption, ...] = ()
     description: str | None = None
 
@@ -121,8 +126,8 @@ def _options(spec: dict) -> tuple[FieldOption, ...]:
     return tuple(FieldOption(str(o["label"]), str(o["value"])) for o in spec.get("options", ()))
 
 
-def _headers(spec: dict) -> tuple[tuple[str, str], ...]:
-    return tuple((str(k), str(v)) for k, v in (spec.get("headers") or {}).items())
+def _headers(spec: dict, owner: str | None) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in (spec.get("headers") or default(owner, "headers")).items())
 
 
 def _json(value: Any) -> str | None:
@@ -131,17 +136,19 @@ def _json(value: Any) -> str | None:
 
 def _endpoint(name: str, spec: dict) -> Endpoint:
     list_id = spec.get("list_id")
+    owner = "create_list" if name == "create_list" else "batch_endpoint"  # its schema under $defs
     return Endpoint(
         name=name,
         method=spec["method"],
         url=spec["url"],
         payload=spec["payload"],
-        headers=_headers(spec),
+        headers=_headers(spec, owner),
         item_template=spec.get("item_template"),
-        batch_size=int(spec.get("batch_size", DEFAULT_BATCH_SIZE)),
+        batch_size=int(spec.get("batch_size", default("batch_endpoint", "batch_size"))),
         errors=tuple(ErrorClassification(int(e["status"]), e["message"], e.get("reason"),
-                                         _json(e.get("sub_error_code"))) for e in spec.get("errors", ())),
-        list_id=ListIdSpec(list_id.get("from", "response_body"), list_id["path"]) if list_id else None,
+                                         _json(e.get("sub_error_code")))
+                     for e in spec.get("errors", default(owner, "errors"))),
+        list_id=ListIdSpec(list_id.get("from", default("list_id", "from")), list_id["path"]) if list_id else None,
         example_response_json=_json(spec.get("example_response")),
     )
 
@@ -155,16 +162,16 @@ def definition_from_data(data: dict, source: SourceMap | None = None) -> Definit
         type=data["type"],
         auth=Auth(auth["method"], auth.get("header_name")),
         endpoints=tuple(_endpoint(n, data["endpoints"][n]) for n in ENDPOINTS if n in data["endpoints"]),
-        headers=_headers(data),
+        headers=_headers(data, None),
         custom_fields=tuple(
             CustomField(f["variable"], f["display_name"], f["type"], _options(f),
                         None if f.get("default") is None else str(f["default"]),
-                        bool(f.get("secret", False)), f.get("description"))
-            for f in data.get("custom_fields", ())),
+                        bool(f.get("secret", default("custom_field", "secret"))), f.get("description"))
+            for f in data.get("custom_fields", default(None, "custom_fields"))),
         mapping_fields=tuple(
-            MappingField(f["variable"], f["mapping_display_name"], f["display_name"], f.get("type", "string"),
-                         _options(f), f.get("description"))
-            for f in data.get("mapping_fields", ())),
+            MappingField(f["variable"], f["mapping_display_name"], f["display_name"],
+                         f.get("type", default("mapping_field", "type")), _options(f), f.get("description"))
+            for f in data.get("mapping_fields", default(None, "mapping_fields"))),
         category=data.get("category"),
         summary=data.get("summary"),
         description=data.get("description"),

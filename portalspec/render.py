@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import json
 import uuid
 from typing import Any, Iterable, Iterator, Mapping, Protocol
@@ -41,7 +42,7 @@ from .template import Position, RawJSON, Slot, SubstitutionError, Template
 from .values import ADD, REMOVE, Cohort, Members, Values, resolve_fields
 
 JSON_CONTENT_TYPE = "application/json"
-_c_encode = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_c_encode = json.encoder.encode_basestring
 _SENTINEL = "pssecret{:02d}q9z"  # survives every encoder unchanged: lowercase letters and digits
 # A derived credential (basic auth's base64) would hide its secrets' sentinels: masked, the
 # whole credential is one sentinel of its own, named after its method.
@@ -320,7 +321,7 @@ def list_id_from_response(integration: CompiledDefinition, created: Request | No
         found = {str(k).lower(): v for k, v in pairs}
         if spec.path.lower() not in found:
             raise InputError(f"the create_list response has no header '{spec.path}' holding the list id")
-        return str(found[spec.path.lower()])
+        return checked_list_id(str(found[spec.path.lower()]))
     if spec.source == "request_body":
         body = json.loads(created.text or "null") if created is not None else None
     if body is None:
@@ -329,9 +330,33 @@ def list_id_from_response(integration: CompiledDefinition, created: Request | No
         where = "create_list request" if spec.source == "request_body" else "create_list response"
         raise InputError(f"the {where} has no JSON body to read the list id ('{spec.path}') from")
     try:
-        return find_list_id(spec.path, body)
+        return checked_list_id(find_list_id(spec.path, body))
     except JSONPathError as exc:
         raise InputError(f"cannot find the list id: {exc}") from None
+
+
+MAX_LIST_ID = 1024  # characters: an id, not a document
+
+
+def checked_list_id(value: Any) -> str | int:
+    """A list id fit to store and send: a non-empty string of at most :data:`MAX_LIST_ID`
+    characters, or a finite integer (``12.0`` is ``12``). Anything else would wedge every
+    later sync (an empty id), or break a JSON report (NaN), so it is refused here, once."""
+    if isinstance(value, bool):
+        raise InputError(f"the list id is {json.dumps(value)}, not a string or an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            return int(value)
+        raise InputError(f"the list id is {value!r}, not a finite integer")
+    if isinstance(value, str):
+        if not value.strip():
+            raise InputError("the list id is empty")
+        if len(value) > MAX_LIST_ID:
+            raise InputError(f"the list id is {len(value):,} characters long (at most {MAX_LIST_ID:,})")
+        return value
+    raise InputError(f"the list id is a {type(value).__name__}, not a string or an integer")
 
 
 _MESSAGE_NAMESPACE = uuid.UUID("6f1c3a52-4be1-4c8e-9a53-6d2f0f1e7a10")

@@ -8,10 +8,11 @@ diagnostic with a message written for a partner engineer, not a validator's inte
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -33,6 +34,22 @@ def schema_text() -> str:
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
     return json.loads(schema_text())
+
+
+def default(owner: str | None, key: str) -> Any:
+    """The ``default`` the schema declares for property ``key`` of ``owner`` — a name under
+    ``$defs`` (``"batch_endpoint"``), or ``None`` for the top level — following a ``$ref``
+    when the property itself declares none. The schema is where defaults are written down;
+    the model and the checks read them here. ``KeyError`` if the schema declares none.
+    """
+    document = schema()
+    node = document if owner is None else document["$defs"][owner]
+    prop = node["properties"][key]
+    while "default" not in prop and "$ref" in prop:
+        prop = document["$defs"][prop["$ref"].removeprefix("#/$defs/")]
+    if "default" not in prop:
+        raise KeyError(f"the schema declares no default for {owner or 'the top level'}.{key}")
+    return copy.deepcopy(prop["default"])  # (the schema is cached; a caller may not change it)
 
 
 @lru_cache(maxsize=1)
@@ -60,9 +77,13 @@ def schema_diagnostics(data: Any) -> Iterator[Diagnostic]:
 
 def _diagnose(error: ValidationError) -> Iterator[Diagnostic]:
     path = tuple(error.absolute_path)
-    validator, value, instance = error.validator, error.validator_value, error.instance
+    # (jsonschema types these as "or unset"; an error from iter_errors has every one set)
+    validator: Any = error.validator
+    value: Any = error.validator_value
+    instance: Any = error.instance
+    where: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
     if validator == "additionalProperties" and isinstance(instance, dict):
-        known = list(error.schema.get("properties", {}))
+        known = list(where.get("properties", {}))
         for key in instance:
             if key not in known:
                 hint = did_you_mean(key, known) or ("allowed here: " + ", ".join(known) if known else None)
@@ -93,11 +114,11 @@ def _diagnose(error: ValidationError) -> Iterator[Diagnostic]:
             yield Diagnostic("PS305", f"'{instance}' is not a valid HTTP header name",
                              path=path + (instance,) if key else path)
         else:
-            described = error.schema.get("description", "").split(":")[0]
+            described = where.get("description", "").split(":")[0]
             yield Diagnostic("PS105", f"{_kind(instance)} does not match the required pattern {value}"
                                       + (f" ({described.lower()})" if described else ""), path=path)
     elif validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        limits = error.schema
+        limits = where
         bounds = f"{limits.get('minimum', '…')}..{limits.get('maximum', '…')}"
         yield Diagnostic("PS106", f"{instance} is out of range ({bounds})", path=path)
     elif validator in ("minLength", "minItems", "minProperties"):

@@ -55,7 +55,10 @@ class Placeholder:
 
 
 @dataclass(frozen=True)
-class TemplateSyntaxError:
+class TemplateProblem:
+    """A syntax problem found while lexing a template (a value, not an exception): checks
+    turn it into a PS210 diagnostic at ``offset`` in the template text."""
+
     message: str
     offset: int
 
@@ -66,7 +69,7 @@ class Lexed:
 
     text: str
     parts: tuple[Union[str, Placeholder], ...]
-    errors: tuple[TemplateSyntaxError, ...] = ()
+    errors: tuple[TemplateProblem, ...] = ()
 
     @property
     def placeholders(self) -> tuple[Placeholder, ...]:
@@ -79,7 +82,7 @@ class Lexed:
 def lex(text: str, kind: Kind) -> Lexed:
     """Split ``text`` into literals and placeholders classified by position."""
     raw: list[Union[str, tuple[str, int, int]]] = []
-    errors: list[TemplateSyntaxError] = []
+    errors: list[TemplateProblem] = []
     literal: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -96,7 +99,7 @@ def lex(text: str, kind: Kind) -> Lexed:
         if nxt == "{":
             m = _BRACED.match(text, j + 1)
             if not m:
-                errors.append(TemplateSyntaxError("malformed '${…}': expected a variable name and a closing '}'", j))
+                errors.append(TemplateProblem("malformed '${…}': expected a variable name and a closing '}'", j))
                 literal.append("$")
                 i = j + 1
                 continue
@@ -105,7 +108,7 @@ def lex(text: str, kind: Kind) -> Lexed:
             m = _NAME.match(text, j + 1)
             if not m:
                 # "$5", "$." …: an accident more often than a price; say so rather than guess.
-                errors.append(TemplateSyntaxError("'$' must start a variable name; write '$$' for a literal dollar", j))
+                errors.append(TemplateProblem("'$' must start a variable name; write '$$' for a literal dollar", j))
                 literal.append("$")
                 i = j + 1
                 continue

@@ -27,12 +27,23 @@ def _at_key(diag: Diagnostic) -> bool:
 
 
 def open_document(source: Source) -> Document:
-    """A path (``str`` or ``PathLike``) is read from disk; a ``str`` with a newline is YAML text."""
+    """A path (``str`` or ``PathLike``) is read from disk; a ``str`` with a newline is YAML text.
+
+    This guess is what :func:`validate` and :func:`load` do with a ``str``; a one-line YAML
+    text (``"portalspec: 1"``) is taken for a path. :func:`validate_string`/:func:`load_string`
+    and :func:`validate_file`/:func:`load_file` say which one is meant and never guess.
+    """
     if isinstance(source, Document):
         return source
     if isinstance(source, str) and ("\n" in source or not source.strip()):
         return parse_document(source, "<string>", FsPath.cwd())
     return read_document(source)
+
+
+def string_document(text: str, name: str = "<string>", base_dir: FsPath | None = None) -> Document:
+    """YAML text, always; ``name`` is the file name diagnostics show, ``base_dir`` (default:
+    the working directory) where relative paths in it (the logo) resolve."""
+    return parse_document(text, name, FsPath.cwd() if base_dir is None else base_dir)
 
 
 def check_document(document: Document) -> list[Diagnostic]:
@@ -48,17 +59,48 @@ def check_document(document: Document) -> list[Diagnostic]:
 
 
 def validate(source: Source) -> list[Diagnostic]:
-    """All diagnostics for a definition file or text; an empty list means valid and clean."""
+    """All diagnostics for a definition file or text; an empty list means valid and clean.
+
+    A ``str`` is a path unless it holds a newline (see :func:`open_document`);
+    :func:`validate_file` and :func:`validate_string` do not guess."""
     return check_document(open_document(source))
 
 
-def load(source: Source) -> Definition:
-    """Load and check a definition; raise :class:`DefinitionError` if it has any error."""
-    document = open_document(source)
+def validate_file(path: str | os.PathLike[str]) -> list[Diagnostic]:
+    """All diagnostics for the definition file at ``path`` (a missing file is PS001)."""
+    return check_document(read_document(path))
+
+
+def validate_string(text: str, name: str = "<string>", base_dir: FsPath | None = None) -> list[Diagnostic]:
+    """All diagnostics for a definition given as YAML text, even one line of it."""
+    return check_document(string_document(text, name, base_dir))
+
+
+def load_document(document: Document) -> Definition:
+    """Check a loaded document; raise :class:`DefinitionError` if it has any error."""
     diagnostics = check_document(document)
     if any(d.is_error for d in diagnostics):
         raise DefinitionError(diagnostics)
     return definition_from_data(document.data, document.source)
+
+
+def load(source: Source) -> Definition:
+    """Load and check a definition; raise :class:`DefinitionError` if it has any error.
+
+    A ``str`` is a path unless it holds a newline (see :func:`open_document`);
+    :func:`load_file` and :func:`load_string` do not guess."""
+    return load_document(open_document(source))
+
+
+def load_file(path: str | os.PathLike[str]) -> Definition:
+    """Load and check the definition file at ``path``; raise :class:`DefinitionError` if it has any error."""
+    return load_document(read_document(path))
+
+
+def load_string(text: str, name: str = "<string>", base_dir: FsPath | None = None) -> Definition:
+    """Load and check a definition given as YAML text, even one line of it; raise
+    :class:`DefinitionError` if it has any error."""
+    return load_document(string_document(text, name, base_dir))
 
 
 def variable_table(source: Source) -> list[VariableRow]:

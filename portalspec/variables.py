@@ -136,9 +136,9 @@ def declarations(data: Any) -> list[Declaration]:
         for i, spec in enumerate(_list(data.get(key))):
             spec = _dict(spec)
             if isinstance(spec.get("variable"), str):
-                display = spec.get("display_name") if origin is Origin.CUSTOM_FIELD else spec.get("mapping_display_name")
+                shown = spec.get("display_name") if origin is Origin.CUSTOM_FIELD else spec.get("mapping_display_name")
                 out.append(Declaration(
-                    spec["variable"], origin, str(display or spec["variable"]), (key, i, "variable"),
+                    spec["variable"], origin, str(shown or spec["variable"]), (key, i, "variable"),
                     secret=spec.get("secret") is True,
                     required=origin is Origin.MAPPING_FIELD or "default" not in spec))
     return out
@@ -189,7 +189,7 @@ def variable_table(data: Any) -> list[VariableRow]:
     names = list(dict.fromkeys([d.name for d in declarations(data)] + list(used)))
     for name in names:
         info = PREDEFINED.get(name)
-        decl = declared.get(name)
-        origin = decl.origin.value if decl else (info.origin.value if info else "undeclared")
-        rows.append(VariableRow(name, decl is not None, info is not None, origin, tuple(used.get(name, ()))))
+        declaration = declared.get(name)
+        origin = declaration.origin.value if declaration else (info.origin.value if info else "undeclared")
+        rows.append(VariableRow(name, declaration is not None, info is not None, origin, tuple(used.get(name, ()))))
     return rows

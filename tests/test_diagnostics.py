@@ -126,3 +126,60 @@ def test_definition_error_summarises_the_first_error_and_counts_the_rest():
 
 def test_definition_error_without_diagnostics_still_has_a_message():
     assert str(DefinitionError([])) == "invalid definition"
+
+
+def _package_exceptions() -> dict[str, type[BaseException]]:
+    """Every exception class defined in a module of the package, by name."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import portalspec
+
+    found: dict[str, type[BaseException]] = {}
+    for info in pkgutil.walk_packages(portalspec.__path__, "portalspec."):
+        if info.name.endswith(".__main__"):  # importing it runs the CLI
+            continue
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, BaseException) and cls.__module__ == info.name:
+                found[cls.__name__] = cls
+    return found
+
+
+def _documented_tree() -> dict[str, tuple[str, str | None]]:
+    """The tree in diagnostics' docstring: name -> (module, parent name), from its indentation."""
+    import re
+
+    import portalspec.diagnostics as module
+
+    text = module.__doc__ or ""
+    block = text.split("::\n\n", 1)[1].split("\n\n", 1)[0]  # the indented block after "::"
+    tree: dict[str, tuple[str, str | None]] = {}
+    stack: list[tuple[int, str]] = []
+    for line in block.splitlines():
+        m = re.match(r"^(\s*(?:[│ ]*[├└]── )?)(\w+)(?:\s+([\w.]+))?", line)
+        assert m, line
+        column, name, where = len(m.group(1)), m.group(2), m.group(3) or ""
+        while stack and stack[-1][0] >= column:
+            stack.pop()
+        tree[name] = (where, stack[-1][1] if stack else None)
+        stack.append((column, name))
+    return tree
+
+
+def test_the_exception_tree_in_the_docstring_lists_every_exception_class_where_it_lives():
+    classes, tree = _package_exceptions(), _documented_tree()
+    assert {"PortalspecError", "TransportError", "StateLocked", "JSONPathError"} <= set(classes)
+    missing = sorted(set(classes) - set(tree))
+    assert not missing, f"exception classes missing from portalspec/diagnostics.py's tree: {missing}"
+    for name, cls in classes.items():
+        where, parent = tree[name]
+        assert cls.__module__ == f"portalspec.{where}", f"{name} lives in {cls.__module__}, the tree says {where}"
+        assert cls.__bases__[0].__name__ == parent, f"{name} derives from {cls.__bases__[0].__name__}, the tree says {parent}"
+
+
+def test_the_exception_tree_names_no_class_that_is_gone():
+    classes = _package_exceptions()
+    stale = sorted(name for name, (where, _) in _documented_tree().items() if where and name not in classes)
+    assert not stale, f"the tree in portalspec/diagnostics.py names classes that do not exist: {stale}"

@@ -81,6 +81,32 @@ def test_every_schema_property_is_in_format_md():
     assert missing == []
 
 
+def test_format_md_shows_each_default_the_schema_declares():
+    """format.md's Default column says what the schema says (the schema is where defaults live)."""
+    declared: list[tuple[str, object]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, prop in node.get("properties", {}).items():
+                if isinstance(prop, dict):
+                    target = prop if "default" in prop or "$ref" not in prop else \
+                        schema()["$defs"][prop["$ref"].removeprefix("#/$defs/")]
+                    if "default" in target:
+                        declared.append((key, target["default"]))
+            for value in node.values():
+                walk(value)
+
+    walk(schema())
+    assert ("batch_size", 10000) in declared and ("secret", False) in declared
+    for key, value in declared:
+        shown = value if isinstance(value, str) else json.dumps(value)
+        # (keys of one name in several tables: only an optional one has a default)
+        rows = [line for line in FORMAT_MD.splitlines()
+                if line.startswith(f"| `{key}` |") and line.split("|")[3].strip() == "no"]
+        assert rows, key
+        assert all(f"| `{shown}` |" in row for row in rows), (key, shown, rows)
+
+
 def test_every_predefined_variable_is_in_format_md():
     missing = sorted(name for name in PREDEFINED if f"`${name}`" not in FORMAT_MD)
     assert missing == []

@@ -8,6 +8,7 @@ import pytest
 import portalspec
 from portalspec import Definition, DefinitionError, Diagnostic, PortalspecError, Severity
 from portalspec.loader import parse_document
+from portalspec.validate import load_file, load_string, validate_file, validate_string
 
 from .conftest import MINIMAL, PROPERTY, at, codes, edit
 
@@ -60,6 +61,49 @@ def test_text_diagnostics_are_located_in_string():
 
 def test_a_single_line_string_is_a_path():
     assert codes(portalspec.validate("no-such-definition.yaml")) == ["PS001"]
+
+
+def test_validate_string_treats_one_line_as_yaml():
+    # validate() takes "portalspec: 1" for a path (PS001); validate_string never does.
+    diags = validate_string("portalspec: 1")
+    assert "PS001" not in codes(diags)
+    assert "PS101" in codes(diags)  # the required keys are missing
+    assert all(d.file == "<string>" for d in diags)
+
+
+def test_validate_string_names_the_text():
+    text = edit(MINIMAL, "  X-Region: $region", "  X-Region: $regoin")
+    d = validate_string(text, name="acme.yaml")[0]
+    assert d.format().startswith("acme.yaml:8:13: error[PS201]: ")
+    assert "PS001" not in codes(validate_string("no-such-definition.yaml"))
+
+
+def test_validate_file_reads_a_path_even_with_a_newline_in_its_name(write, tmp_path):
+    path = write(MINIMAL)
+    assert validate_file(path) == [] and validate_file(str(path)) == []
+    assert codes(validate_file(str(tmp_path / "odd\nname.yaml"))) == ["PS001"]
+    assert codes(validate_file(tmp_path / "absent.yaml")) == ["PS001"]
+
+
+def test_load_string_and_load_file(write):
+    path = write(MINIMAL)
+    from_file, from_text = load_file(path), load_string(MINIMAL, name="acme.yaml")
+    assert from_file.file == str(path) and from_text.file == "acme.yaml"
+    assert from_file.name == from_text.name == "acme"
+    assert load_string(MINIMAL).file == "<string>"
+
+
+def test_load_string_of_one_line_raises_for_its_content_not_a_missing_file():
+    with pytest.raises(DefinitionError) as info:
+        load_string("portalspec: 1")
+    assert "PS001" not in codes(info.value.diagnostics)
+    assert "PS101" in codes(info.value.diagnostics)
+
+
+def test_load_file_of_a_missing_file_raises_definition_error(tmp_path):
+    with pytest.raises(DefinitionError) as info:
+        load_file(tmp_path / "absent.yaml")
+    assert codes(info.value.diagnostics) == ["PS001"]
 
 
 def test_every_diagnostic_carries_file_line_column_and_path(write):

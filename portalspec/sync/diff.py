@@ -23,7 +23,7 @@ from .state import LEGACY_PREFIX
 Row = tuple[Any, ...]  # one user's mapped values, in the definition's order of mapping variables
 Snapshot = dict[str, Row]  # identity → values, in cohort order
 
-_c_encode = json.encoder.encode_basestring  # type: ignore[attr-defined]  # == json.dumps(str, ensure_ascii=False)
+_c_encode = json.encoder.encode_basestring  # == json.dumps(str, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def adoptions(current: Snapshot, held: Mapping[str, str], width: int) -> Iterato
         if exact in legacy:
             yield legacy.pop(exact), key, fingerprint(row)
             continue
-        old = by_first.get(json.dumps(row[0], ensure_ascii=False)) if by_first else None
-        if old is not None and old in legacy:
-            del legacy[old]
-            yield LEGACY_PREFIX + old, key, fingerprint(tuple(json.loads(old)))
+        first = by_first.get(json.dumps(row[0], ensure_ascii=False)) if by_first else None
+        if first is not None and first in legacy:
+            del legacy[first]
+            yield LEGACY_PREFIX + first, key, fingerprint(tuple(json.loads(first)))

@@ -258,7 +258,10 @@ class State:
         rows = self._db.execute(
             "SELECT id, started, ended, outcome, entering, leaving, requests, delivered, undelivered, retries, errors "
             "FROM runs WHERE sync_id = ? ORDER BY id", (sync_id,))
-        return [RunRecord(*row[:10], tuple(json.loads(row[10]))) for row in rows]
+        return [RunRecord(run_id, started, ended, outcome, entering, leaving, requests, delivered, undelivered,
+                          retries, tuple(json.loads(errors)))
+                for (run_id, started, ended, outcome, entering, leaving, requests, delivered, undelivered,
+                     retries, errors) in rows]
 
     def _transaction(self) -> "_Transaction":
         return _Transaction(self._db)
