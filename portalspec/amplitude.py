@@ -30,10 +30,11 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from . import __version__
-from .diagnostics import AmplitudeError, InputError
+from .diagnostics import AmplitudeError, InputError, excerpt
 from .inputs import ExportFile, open_export
 from .masking import Masker
 from .retry import RetryPolicy
+from .headers import Headers
 from .transport import Response
 
 REGIONS: Mapping[str, str] = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}
@@ -374,7 +375,7 @@ class AmplitudeClient:
         data = _parse_json(reply)
         if data is None:
             raise AmplitudeError(f"unexpected answer from Amplitude while {action}: not JSON "
-                                 f"({self._redact(_excerpt(reply.text))!r})")
+                                 f"({self._redact(excerpt(reply.text))!r})")
         return data
 
 
@@ -487,7 +488,7 @@ def _connection_problem(exc: httpx.HTTPError, where: str) -> str:
 
 def _retry_after(reply: httpx.Response) -> float | None:
     # transport.Response already knows both Retry-After forms (seconds, HTTP date).
-    return Response(reply.status_code, tuple(reply.headers.multi_items()), b"", 0.0).retry_after
+    return Response(reply.status_code, Headers(reply.headers.multi_items()), b"", 0.0).retry_after
 
 
 def _parse_json(reply: httpx.Response) -> Any:
@@ -497,18 +498,13 @@ def _parse_json(reply: httpx.Response) -> Any:
         return None
 
 
-def _excerpt(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _detail(data: Mapping[str, Any]) -> str:
     for key in ("error", "message", "detail", "errors"):
         value = data.get(key)
         if isinstance(value, dict):
             value = value.get("message") or value.get("error")
         if value:
-            return _excerpt(str(value))
+            return excerpt(str(value))
     return ""
 
 
@@ -517,7 +513,7 @@ def _message(reply: httpx.Response) -> str:
     data = _parse_json(reply)
     if isinstance(data, dict) and (detail := _detail(data)):
         return detail
-    return _excerpt(reply.text) if reply.content else ""
+    return excerpt(reply.text) if reply.content else ""
 
 
 def _timestamp(value: Any) -> datetime | None:

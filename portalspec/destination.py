@@ -42,7 +42,8 @@ from .compiler import CompiledEndpoint
 from .render import COHORT_VARIABLES
 from .integration import Integration
 from .integration import compile as compile_definition
-from .diagnostics import InputError, PayloadMismatch
+from .diagnostics import InputError, PayloadMismatch, excerpt
+from .headers import Headers
 from .inputs import load_values
 from .values import Values
 from .masking import MASK
@@ -250,8 +251,7 @@ class Destination:
         example: Any
         try:
             if spec.source == "response_header":
-                found = {str(k).lower(): v for k, v in dict(create.spec.example_response).items()}
-                example = found.get(spec.path.lower(), "")
+                example = Headers(create.spec.example_response).get(spec.path, "")
             else:
                 example = find_list_id(spec.path, create.spec.example_response)
         except (JSONPathError, TypeError, ValueError):
@@ -291,7 +291,7 @@ class Destination:
                 "status": outcome.status, "injected": outcome.injected,
                 "headers": {k: (MASK if k.lower() in self._secret_headers else self.masker(v))
                             for k, v in request.headers.items()},
-                "body": self.masker(_excerpt(body)), "message": outcome.message,
+                "body": excerpt(body.decode("utf-8", "replace"), BODY_EXCERPT, redact=self.masker, fold_space=False), "message": outcome.message,
             })
         if self.log is not None:
             ms = (time.perf_counter() - started) * 1000
@@ -500,11 +500,6 @@ class Destination:
 
 def _spelling(template: Template) -> str:
     return "".join(p if isinstance(p, str) else f"${p.name}" for p in template.parts)
-
-
-def _excerpt(body: bytes) -> str:
-    text = body.decode("utf-8", "replace")
-    return text if len(text) <= BODY_EXCERPT else text[: BODY_EXCERPT - 1] + "…"
 
 
 def build_destination(definition: DefinitionSource, values: ValuesSource, *, state: str | None = None,

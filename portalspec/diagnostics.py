@@ -35,7 +35,7 @@ import difflib
 import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Iterable, Sequence, Union
+from typing import Callable, Iterable, Sequence, Union
 
 PathElement = Union[str, int]
 Path = tuple[PathElement, ...]
@@ -60,6 +60,19 @@ def format_path(path: Sequence[PathElement]) -> str:
             escaped = element.replace("\\", "\\\\").replace("'", "\\'")
             out.append(f"['{escaped}']")
     return "".join(out)
+
+
+def excerpt(text: str, limit: int = 200, *, redact: Callable[[str], str] | None = None,
+            fold_space: bool = True) -> str:
+    """``text`` cut to at most ``limit`` characters (``…`` marks the cut), for messages.
+
+    ``redact`` runs on the whole text *before* the cut: cutting first could leave part of a
+    secret that no longer matches any spelling the redactor knows."""
+    if redact is not None:
+        text = redact(text)
+    if fold_space:
+        text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

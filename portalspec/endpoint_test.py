@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
-from .diagnostics import InputError
-from .inputs import UserSource
+from .diagnostics import InputError, excerpt
+from .values import UserSource
 from .integration import Integration
 from .macros import MacroContext
 from .masking import Masker
@@ -130,20 +130,17 @@ def _send(request: Request, transport: Transport, masker: Masker, integration: I
         return replace(base, reason="connection failed", message=masker(str(exc))), None
     verdict = classify(response, errors)
     return replace(base, ok=verdict.ok, status=response.status, elapsed=response.elapsed, reason=verdict.reason,
-                   message=verdict.message, excerpt=masker(response.excerpt(EXCERPT)),
+                   message=verdict.message, excerpt=response.excerpt(EXCERPT, redact=masker),
                    retry_after=response.retry_after if not verdict.ok else None), response
 
 
 def _read_list_id(bound: BoundIntegration, step: StepResult, request: Request, response: Response,
                   masker: Masker) -> StepResult:
     try:
-        found = bound.list_id_from(response, created=request)
-        if found == "":
-            raise InputError("the list id found in the response is empty")
+        found = bound.list_id_from(response, created=request)  # an empty id is refused there
     except InputError as exc:
-        body = masker(response.text)
         return replace(step, ok=False, reason="no list id", message=masker(str(exc)),
-                       response_body=body if len(body) <= FULL_BODY else body[: FULL_BODY - 1] + "…")
+                       response_body=excerpt(response.text, FULL_BODY, redact=masker, fold_space=False))
     return replace(step, list_id=found)
 
 

@@ -53,7 +53,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Sequence, cast
 from .diagnostics import InputError, did_you_mean
 from .loader import read_document
 from .model import Definition
-from .values import ADD, COHORT_COLUMNS, REMOVE, Cohort, User, Values, values_from_data
+from .values import ADD, COHORT_COLUMNS, REMOVE, Cohort, User, UserSource, Values, values_from_data
 
 # --- values -----------------------------------------------------------------------------
 
@@ -66,26 +66,6 @@ def load_values(path: str | os.PathLike[str]) -> Values:
 
 
 # --- users ------------------------------------------------------------------------------
-
-@dataclass
-class UserSource:
-    """Users read lazily from a file; ``cohort`` is what the file says of the cohort (test CSV);
-    ``skipped`` names users that could not be sent (no value for a mapping), filled as read."""
-
-    name: str
-    _rows: Iterable[User]
-    cohort: Cohort | None = None
-    skipped: list[str] = field(default_factory=list)
-    skipped_count: int = 0
-
-    def __iter__(self) -> Iterator[User]:
-        return iter(self._rows)
-
-    def skip(self, ref: str, reason: str) -> None:
-        self.skipped_count += 1
-        if len(self.skipped) < 5:
-            self.skipped.append(f"{ref} ({reason})")
-
 
 def open_text(path: str | os.PathLike[str]) -> IO[str]:
     """The file as text, gunzipped when it starts with gzip's magic bytes."""

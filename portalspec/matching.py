@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, NoReturn, Union
 
-from .diagnostics import InputError, PathElement, PayloadMismatch, format_path
+from .diagnostics import InputError, PathElement, PayloadMismatch, excerpt, format_path
 from .template import Position, Template, as_text
 
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: no template spells them
@@ -162,7 +162,7 @@ def _show(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
         text = repr(value)
-    return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 1] + "…"
+    return excerpt(text, _SHOW_LIMIT, fold_space=False)
 
 
 def json_equal(a: Any, b: Any) -> bool:

@@ -32,7 +32,7 @@ from .batching import Batch, UserInput, batches
 from .compiler import CompiledDefinition, CompiledEndpoint
 from .diagnostics import InputError
 from .headers import Headers
-from .inputs import UserSource
+from .values import UserSource
 from .jsonpath import JSONPathError, find_list_id
 from .kinds import creates_list
 from .macros import MacroContext, slugify
@@ -317,11 +317,10 @@ def list_id_from_response(integration: CompiledDefinition, created: Request | No
         raise InputError(f"{integration.name} has no create_list endpoint, so no list id")
     spec = create.spec.list_id
     if spec.source == "response_header":
-        pairs = headers.items() if isinstance(headers, dict) else headers
-        found = {str(k).lower(): v for k, v in pairs}
-        if spec.path.lower() not in found:
+        value = Headers(headers).get(spec.path)  # a mapping or (name, value) pairs
+        if value is None:
             raise InputError(f"the create_list response has no header '{spec.path}' holding the list id")
-        return checked_list_id(str(found[spec.path.lower()]))
+        return checked_list_id(value)
     if spec.source == "request_body":
         body = json.loads(created.text or "null") if created is not None else None
     if body is None:

@@ -13,12 +13,13 @@ import email.utils
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from .diagnostics import InputError, PortalspecError
+from .diagnostics import InputError, PortalspecError, excerpt
+from .headers import Headers
 from .model import ErrorClassification
 from .request import Request
 
@@ -38,13 +39,16 @@ class TransportError(PortalspecError):
 @dataclass(frozen=True)
 class Response:
     status: int
-    headers: tuple[tuple[str, str], ...]
+    headers: Headers  # a plain tuple of (name, value) pairs is taken too
     body: bytes
     elapsed: float  # seconds
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.headers, Headers):
+            object.__setattr__(self, "headers", Headers(self.headers))
+
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lowered), None)
+        return self.headers.get(name)
 
     def json(self) -> Any:
         """The body as JSON, or None when it is not JSON."""
@@ -57,9 +61,9 @@ class Response:
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
 
-    def excerpt(self, limit: int = 200) -> str:
-        text = " ".join(self.text.split())
-        return text if len(text) <= limit else text[: limit - 1] + "…"
+    def excerpt(self, limit: int = 200, redact: Callable[[str], str] | None = None) -> str:
+        """The body, short, on one line; ``redact`` is applied before it is cut."""
+        return excerpt(self.text, limit, redact=redact)
 
     @property
     def retry_after(self) -> float | None:
@@ -153,7 +157,7 @@ class Transport:
             raise TransportError(f"{request.method} {url}: timed out ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             raise TransportError(f"{request.method} {url}: {exc or type(exc).__name__}") from None
-        return Response(reply.status_code, tuple(reply.headers.multi_items()), reply.content,
+        return Response(reply.status_code, Headers(reply.headers.multi_items()), reply.content,
                         time.perf_counter() - start)
 
     def close(self) -> None:

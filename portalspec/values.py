@@ -14,7 +14,7 @@ Reading files (a values file, users files of every shape) is :mod:`portalspec.in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from .diagnostics import Diagnostic, InputError, did_you_mean
 from .kinds import ADD, REMOVE
@@ -167,3 +167,23 @@ def resolve_fields(definition: Definition, values: Values) -> dict[str, Any]:
     if problems:
         raise InputError("values do not fit the definition:\n  " + "\n  ".join(problems))
     return env
+
+
+@dataclass
+class UserSource:
+    """Users as a source gives them, lazily (a users file, say); ``cohort`` is what the file says of the cohort (test CSV);
+    ``skipped`` names users that could not be sent (no value for a mapping), filled as read."""
+
+    name: str
+    _rows: Iterable[User]
+    cohort: Cohort | None = None
+    skipped: list[str] = field(default_factory=list)
+    skipped_count: int = 0
+
+    def __iter__(self) -> Iterator[User]:
+        return iter(self._rows)
+
+    def skip(self, ref: str, reason: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < 5:
+            self.skipped.append(f"{ref} ({reason})")

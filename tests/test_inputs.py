@@ -12,7 +12,8 @@ import pytest
 
 from portalspec import Cohort, InputError, User, Values, load_values, read_users
 from portalspec.amplitude import read_export
-from portalspec.inputs import RENDER_SHAPES, SHAPES, NotThisShape, Recognised, Shape, UserSource
+from portalspec.inputs import RENDER_SHAPES, SHAPES, NotThisShape, Recognised, Shape
+from portalspec.values import UserSource
 
 from .render_helpers import (INTEGRATIONS, KITCHEN, TRAITS, body, compile_text, context, kitchen_values,
                              traits_values)

@@ -15,7 +15,8 @@ from .. import __version__
 from ..integration import compile as compile_definition
 from ..diagnostics import InputError
 from ..formats import FORMATS, format_requests
-from ..inputs import UserSource, load_values, read_users
+from ..inputs import load_values, read_users
+from ..values import UserSource
 from ..macros import MacroContext, macro_table, parse_now
 from .base import FORMAT, fail, load_or_exit, main, read_json, warn
 

@@ -241,7 +241,7 @@ class Engine:
             return self.bound.list_id_from(result.response, created=request)
         except InputError as exc:
             errors.append(self.redact(f"create_list: {exc}; the response was HTTP {result.response.status}: "
-                                      f"{result.response.excerpt()}"))
+                                      f"{result.response.excerpt(redact=self.redact)}"))
             return None
 
     # --- batches --------------------------------------------------------------------
@@ -320,7 +320,7 @@ class Engine:
                     return _Result(response, verdict, retries, None)
                 retryable = verdict.retryable
                 why = f"HTTP {response.status} {verdict.reason}" + (f": {verdict.message}" if verdict.message else "") \
-                    + f" — {response.excerpt(160)}"
+                    + f" — {response.excerpt(160, redact=self.redact)}"
             except TransportError as exc:
                 retryable, verdict, why = exc.retryable, None, str(exc)
             if not retryable or not policy.should_retry(retries) or self._stop.is_set():

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from ..diagnostics import InputError
-from ..inputs import SHAPES, UserSource, read_users
+from ..inputs import SHAPES, read_users
 from ..model import Definition
-from ..values import ADD, User, Values
+from ..values import ADD, User, UserSource, Values
 
 
 @dataclass
