@@ -9,9 +9,9 @@ The pipeline, one module per stage::
 ``render`` yields ``Request`` values; ``load_values`` and ``read_users`` read its inputs.
 """
 
-from .integration import Integration, compile
 from .diagnostics import DefinitionError, Diagnostic, InputError, PortalspecError, Severity
 from .inputs import load_values, read_users
+from .integration import Integration, compile
 from .macros import MacroContext, slugify
 from .model import Definition
 from .request import Request

@@ -31,10 +31,10 @@ import httpx
 
 from . import __version__
 from .diagnostics import AmplitudeError, InputError, excerpt
+from .headers import Headers
 from .inputs import ExportFile, open_export
 from .masking import Masker
 from .retry import RetryPolicy
-from .headers import Headers
 from .transport import Response
 
 REGIONS: Mapping[str, str] = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}

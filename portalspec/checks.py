@@ -22,8 +22,7 @@ from .jsonpath import JSONPathError, find_list_id
 from .kinds import BATCH_ENDPOINTS, KINDS, LIST_SCOPED, TYPES, endpoints_of
 from .schema import HEADER_TOKEN, default
 from .template import Kind, Position
-from .variables import (PREDEFINED, Declaration, Origin, Scope, TemplateSite, declarations, template_sites,
-                        usages)
+from .variables import PREDEFINED, Declaration, Origin, Scope, TemplateSite, declarations, template_sites, usages
 
 HEADER_NAME = re.compile(HEADER_TOKEN)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -39,20 +39,20 @@ from werkzeug.wrappers import Request as WsgiRequest
 from werkzeug.wrappers import Response as WsgiResponse
 
 from .compiler import CompiledEndpoint
-from .render import COHORT_VARIABLES
-from .integration import Integration
-from .integration import compile as compile_definition
 from .diagnostics import InputError, PayloadMismatch, excerpt
 from .headers import Headers
 from .inputs import load_values
-from .values import Values
-from .masking import MASK
+from .integration import Integration
+from .integration import compile as compile_definition
 from .jsonpath import JSONPathError, compile_path, find_list_id
+from .masking import MASK
 from .matching import Captured, PayloadMatcher, match_text, same_value
 from .model import Definition
+from .render import COHORT_VARIABLES
 from .store import Store, member_key
 from .template import Template, as_text
 from .validate import load
+from .values import Values
 
 CONTROL_PREFIX = "/_portalspec/"
 BODY_EXCERPT = 500

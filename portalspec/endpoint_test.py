@@ -14,14 +14,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 from .diagnostics import InputError, excerpt
-from .values import UserSource
 from .integration import Integration
 from .macros import MacroContext
 from .masking import Masker
 from .render import BoundIntegration
 from .request import Request
 from .transport import Response, Transport, TransportError, classify, rebase
-from .values import Values
+from .values import UserSource, Values
 
 EXCERPT = 200
 FULL_BODY = 2000  # how much of a response is shown when the list id could not be read from it

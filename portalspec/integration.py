@@ -12,12 +12,12 @@ from typing import Any, Iterable, Iterator
 
 from .batching import UserInput
 from .compiler import CompiledDefinition, compile_endpoints
-from .values import Cohort, Values
 from .macros import MacroContext
 from .model import Definition
 from .render import BoundIntegration
 from .render import render as _render
 from .request import Request
+from .values import Cohort, Values
 
 
 @dataclass(frozen=True)

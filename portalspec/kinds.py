@@ -15,7 +15,6 @@ from typing import Mapping
 
 # A user's operation: entering the cohort (add) or leaving it (remove).
 ADD, REMOVE = "add", "remove"
-OPERATIONS = (ADD, REMOVE)
 
 TYPES = ("list", "property")
 

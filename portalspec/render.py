@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import math
 import json
+import math
 import uuid
 from typing import Any, Iterable, Iterator, Mapping, Protocol
 
@@ -32,14 +32,13 @@ from .batching import Batch, UserInput, batches
 from .compiler import CompiledDefinition, CompiledEndpoint
 from .diagnostics import InputError
 from .headers import Headers
-from .values import UserSource
 from .jsonpath import JSONPathError, find_list_id
 from .kinds import creates_list
 from .macros import MacroContext, slugify
 from .masking import Masker
 from .request import Request
 from .template import Position, RawJSON, Slot, SubstitutionError, Template
-from .values import ADD, REMOVE, Cohort, Members, Values, resolve_fields
+from .values import ADD, REMOVE, Cohort, Members, UserSource, Values, resolve_fields
 
 JSON_CONTENT_TYPE = "application/json"
 _c_encode = json.encoder.encode_basestring

@@ -12,11 +12,12 @@ from pathlib import Path as FsPath
 from typing import Union
 
 from .checks import run_checks
-from .diagnostics import Diagnostic, DefinitionError, ranked
+from .diagnostics import DefinitionError, Diagnostic, ranked
 from .loader import Document, parse_document, read_document
 from .model import Definition, definition_from_data
 from .schema import schema_diagnostics
-from .variables import VariableRow, variable_table as _table
+from .variables import VariableRow
+from .variables import variable_table as _table
 
 Source = Union[str, "os.PathLike[str]", Document]
 

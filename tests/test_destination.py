@@ -11,12 +11,12 @@ from urllib.parse import quote
 import pytest
 from werkzeug.test import Client, TestResponse
 
-from portalspec.integration import compile as compile_definition
 from portalspec.destination import Destination, Faults, build_destination, route_rule
 from portalspec.diagnostics import InputError
-from portalspec.values import values_from_data
+from portalspec.integration import compile as compile_definition
 from portalspec.template import Kind, Template
 from portalspec.validate import load
+from portalspec.values import values_from_data
 
 from .conftest import MINIMAL, PROPERTY, REPO, edit
 

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from portalspec.diagnostics import (DefinitionError, Diagnostic, InputError, PortalspecError, Severity,
-                                    did_you_mean, format_path, ranked)
+from portalspec.diagnostics import (DefinitionError, Diagnostic, InputError, PortalspecError, Severity, did_you_mean,
+                                    format_path, ranked)
 
 
 def test_format_path_uses_dots_for_names_and_brackets_for_indexes():

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
 import portalspec
-
 from portalspec.cli import main
 from portalspec.diagnostics import Diagnostic
 from portalspec.schema import schema

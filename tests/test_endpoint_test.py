@@ -14,13 +14,13 @@ import yaml
 from click.testing import CliRunner, Result
 
 from portalspec.cli import main
-from portalspec.integration import compile as compile_definition
 from portalspec.endpoint_test import run_endpoint_test
 from portalspec.inputs import load_values, read_users
-from portalspec.values import User, values_from_data
+from portalspec.integration import compile as compile_definition
 from portalspec.testing import running_destination
 from portalspec.transport import Transport
 from portalspec.validate import load
+from portalspec.values import User, values_from_data
 
 from .conftest import EXAMPLES, MINIMAL, edit
 

@@ -27,12 +27,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from portalspec import Cohort, Request, Values, read_users
-from portalspec.masking import MASK
 from portalspec.formats import FORMATS, env_name, format_requests, to_curl, to_har_entry
+from portalspec.masking import MASK
 
-from .render_helpers import (EXAMPLES, KITCHEN, NOW_TEXT, VAULT, VAULT_API_KEY, VAULT_TOKEN, VAULT_USERS,
-                             VAULT_VALUES, adds, cli, cli_render, compile_text, context, kitchen_values,
-                             render_example, write_files)
+from .render_helpers import (EXAMPLES, KITCHEN, NOW_TEXT, VAULT, VAULT_API_KEY, VAULT_TOKEN, VAULT_USERS, VAULT_VALUES,
+                             adds, cli, cli_render, compile_text, context, kitchen_values, render_example, write_files)
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 UPDATE = os.environ.get("PORTALSPEC_UPDATE_SNAPSHOTS") == "1"

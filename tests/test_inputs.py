@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
-
 from typing import Any
 
 import pytest
@@ -15,8 +14,7 @@ from portalspec.amplitude import read_export
 from portalspec.inputs import RENDER_SHAPES, SHAPES, NotThisShape, Recognised, Shape
 from portalspec.values import UserSource
 
-from .render_helpers import (INTEGRATIONS, KITCHEN, TRAITS, body, compile_text, context, kitchen_values,
-                             traits_values)
+from .render_helpers import INTEGRATIONS, KITCHEN, TRAITS, body, compile_text, context, kitchen_values, traits_values
 
 KITCHEN_DEF = compile_text(KITCHEN).definition
 TRAITS_DEF = compile_text(TRAITS).definition

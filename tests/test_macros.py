@@ -13,7 +13,6 @@ from portalspec.macros import SLUG_MAX, macro_table, parse_now
 
 from .render_helpers import KITCHEN, NOW, adds, body, cli, compile_text, context, kitchen_values, removes
 
-
 # --- $amplitude_cohort_name ---------------------------------------------------------------
 
 @pytest.mark.parametrize("name, slug", [

@@ -15,8 +15,8 @@ from portalspec.retry import RetryPolicy
 from portalspec.sync import State, SyncOptions, member_key, sync
 from portalspec.sync.diff import difference
 from portalspec.testing import running_destination
-from tests.conftest import tweaked
 from portalspec.transport import Transport
+from tests.conftest import tweaked
 
 ROOT = Path(__file__).resolve().parents[1]
 INFOBIP = ROOT / "integrations" / "infobip"

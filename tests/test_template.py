@@ -7,9 +7,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from portalspec.template import (Kind, Placeholder, Position, RawJSON, Slot, SubstitutionError, Template,
-                                 as_text, encode_header, encode_host, encode_json_string, encode_json_value,
-                                 encode_path_segment, encode_query, json_string, lex)
+from portalspec.template import (Kind, Placeholder, Position, RawJSON, Slot, SubstitutionError, Template, as_text,
+                                 encode_header, encode_host, encode_json_string, encode_json_value, encode_path_segment,
+                                 encode_query, json_string, lex)
 
 
 def positions(text: str, kind: Kind) -> list[tuple[str, Position]]:

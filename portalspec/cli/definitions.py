@@ -11,6 +11,7 @@ from ..schema import schema_text
 from ..validate import check_document, open_document, variable_table
 from .base import FORMAT, main, style, summary
 
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
 @FORMAT

@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from ..integration import compile as compile_definition
 from ..diagnostics import InputError
 from ..endpoint_test import run_endpoint_test
 from ..inputs import load_values, read_users
+from ..integration import compile as compile_definition
 from ..transport import DEFAULT_TIMEOUT, Transport
 from .base import BASE_URL, FORMAT, fail, load_or_exit, main
 

@@ -12,13 +12,15 @@ from typing import IO, Iterator
 import click
 
 from .. import __version__
-from ..integration import compile as compile_definition
 from ..diagnostics import InputError
 from ..formats import FORMATS, format_requests
 from ..inputs import load_values, read_users
-from ..values import UserSource
+from ..integration import compile as compile_definition
+from ..kinds import ENDPOINTS
 from ..macros import MacroContext, macro_table, parse_now
+from ..values import UserSource
 from .base import FORMAT, fail, load_or_exit, main, read_json, warn
+
 
 @main.command()
 @click.argument("definition", type=click.Path(path_type=str))
@@ -26,7 +28,7 @@ from .base import FORMAT, fail, load_or_exit, main, read_json, warn
               help="Values file: fields, mappings, cohort (and list_id).")
 @click.option("--users", "users_file", type=click.Path(path_type=str),
               help="Users: the portal's test CSV, a cohort export CSV, or JSON lines (gzip accepted).")
-@click.option("--endpoint", type=click.Choice(["create_list", "add_users", "remove_users", "update_users"]),
+@click.option("--endpoint", type=click.Choice(list(ENDPOINTS)),
               help="Render only this endpoint's requests (default: the whole lifecycle).")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="json", show_default=True)
 @click.option("--reveal-secrets", is_flag=True, help="Show auth variables and secret fields instead of masking them.")

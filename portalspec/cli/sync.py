@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 
 from ..amplitude import DEFAULT_EXPORT_TIMEOUT, DEFAULT_POLL_INTERVAL, AmplitudeClient
-from ..integration import compile as compile_definition
 from ..diagnostics import InputError, PortalspecError
 from ..inputs import load_values
+from ..integration import compile as compile_definition
 from ..model import Definition
 from ..retry import RetryPolicy
 from ..sync import DEFAULT_STATE, Progress, State, SyncOptions, SyncReport, sync

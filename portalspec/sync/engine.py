@@ -32,7 +32,7 @@ from ..kinds import creates_list
 from ..macros import MacroContext
 from ..request import Request
 from ..retry import RetryPolicy
-from ..transport import Classification, Response, Transport, TransportError, classify
+from ..transport import Response, Transport, TransportError, classify
 from ..values import ADD, REMOVE, Members, User, Values
 from .diff import Difference, Row, Snapshot, adoptions, changes, fingerprint, member_key, row_of
 from .state import State
@@ -98,7 +98,6 @@ class SyncReport:
 @dataclass(frozen=True)
 class _Result:
     response: Response | None
-    classification: Classification | None
     retries: int
     error: str | None  # why it was not delivered, secrets redacted
 
@@ -317,20 +316,20 @@ class Engine:
                 response = self.transport.send(request)
                 verdict = classify(response, errors_table)
                 if verdict.ok:
-                    return _Result(response, verdict, retries, None)
+                    return _Result(response, retries, None)
                 retryable = verdict.retryable
                 why = f"HTTP {response.status} {verdict.reason}" + (f": {verdict.message}" if verdict.message else "") \
                     + f" — {response.excerpt(160, redact=self.redact)}"
             except TransportError as exc:
-                retryable, verdict, why = exc.retryable, None, str(exc)
+                retryable, why = exc.retryable, str(exc)
             if not retryable or not policy.should_retry(retries) or self._stop.is_set():
                 tries = f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
-                return _Result(response, verdict, retries,
+                return _Result(response, retries,
                                self.redact(f"{request.endpoint} ({request.items} users){tries}: {why}"))
             retries += 1
             delay = policy.delay(retries, response.retry_after if response is not None else None)
             if self._wait(delay) or self._stop.is_set():  # interrupted while backing off
-                return _Result(response, verdict, retries, self.redact(f"{request.endpoint}: interrupted"))
+                return _Result(response, retries, self.redact(f"{request.endpoint}: interrupted"))
 
     # --- dry run --------------------------------------------------------------------
     def _plan(self, current: Snapshot) -> SyncReport:
