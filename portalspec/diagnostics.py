@@ -12,6 +12,7 @@ package and fails when a class is missing here)::
      ├── PortalspecError            diagnostics      base of everything portalspec raises on purpose
      │    ├── DefinitionError       diagnostics      a definition has errors; carries .diagnostics
      │    ├── InputError            diagnostics      values, users or other inputs are unusable (render stage)
+     │    │    ├── BodyError        bodies           a body portalspec reads is not usable JSON (size, depth, …)
      │    │    └── StateError       sync.state       the sync state file cannot be opened or used
      │    │         └── StateLocked sync.state       another sync run holds the state file
      │    ├── AmplitudeError        diagnostics      Amplitude's Behavioral Cohorts API refused or failed a call
