@@ -58,7 +58,8 @@ class Answer(Protocol):
     @property
     def headers(self) -> Any: ...
 
-    def json(self) -> Any: ...
+    def document(self, what: str = ...) -> Any:
+        """The body's JSON; raises an InputError saying why there is none."""
 
 
 class BoundIntegration:
@@ -196,7 +197,15 @@ class BoundIntegration:
         ``headers`` given apart, or from the ``created`` request's body. Raises
         :class:`InputError` saying what was looked for and why it was not found."""
         if response is not None:
-            body, headers = response.json(), response.headers
+            headers = response.headers
+            create = self.integration.endpoint("create_list")
+            if create is not None and create.spec.list_id is not None and \
+                    create.spec.list_id.source == "response_body":
+                try:
+                    body = response.document("it")  # bounded: an answer is data, never a crash
+                except InputError as exc:
+                    raise InputError(f"the create_list response has no JSON body to read the list id "
+                                     f"('{create.spec.list_id.path}') from: {exc}") from None
         return list_id_from_response(self.integration, created, body=body, headers=headers)
 
     # --- building --------------------------------------------------------------------

@@ -10,7 +10,6 @@ connection errors, 429 and 5xx; other 4xx are final.
 from __future__ import annotations
 
 import email.utils
-import json
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -18,12 +17,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from .bodies import MAX_BYTES, BodyError, read_json
 from .diagnostics import InputError, PortalspecError, excerpt
 from .headers import Headers
 from .model import ErrorClassification
 from .request import Request
 
 DEFAULT_TIMEOUT = 30.0
+MAX_RESPONSE_BYTES = MAX_BYTES  # an answer to one request, read whole; larger is not an answer
 
 
 class TransportError(PortalspecError):
@@ -51,11 +52,16 @@ class Response:
         return self.headers.get(name)
 
     def json(self) -> Any:
-        """The body as JSON, or None when it is not JSON."""
+        """The body as JSON, or None when it is not usable JSON (see :meth:`document`)."""
         try:
-            return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+            return self.document()
+        except BodyError:
             return None
+
+    def document(self, what: str = "the response") -> Any:
+        """The body as JSON, read by the bounded parser: :class:`~portalspec.bodies.BodyError`
+        says why it is not usable (not JSON, too large, too deep, NaN …)."""
+        return read_json(self.body, what=what)
 
     @property
     def text(self) -> str:
@@ -137,28 +143,50 @@ def rebase(url: str, base_url: str | None) -> str:
 
 
 class Transport:
-    """Sends requests over one pooled, thread-safe HTTP client."""
+    """Sends requests over one pooled, thread-safe HTTP client.
+
+    Every attempt is bounded: ``timeout`` seconds for the whole exchange — connecting,
+    sending and the *complete* answer, checked as the answer arrives, so a peer that trickles
+    its body a byte at a time cannot hold a run — and ``max_response_bytes`` for the answer.
+    """
 
     def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, base_url: str | None = None,
-                 client: httpx.Client | None = None):
+                 client: httpx.Client | None = None, max_response_bytes: int = MAX_RESPONSE_BYTES,
+                 clock: Callable[[], float] = time.monotonic):
         self.base_url = check_base_url(base_url) if base_url else None
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+        self._clock = clock
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
 
     def send(self, request: Request) -> Response:
         url = rebase(request.url, self.base_url)
         # Header values go on the wire as UTF-8 (httpx would refuse non-ASCII text).
         headers = [(name.encode("latin-1", "replace"), value.encode("utf-8")) for name, value in request.headers]
-        start = time.perf_counter()
+        start = self._clock()
+        deadline = start + self.timeout
+        what = f"{request.method} {url}"
         try:
-            reply = self._client.request(request.method, url, headers=headers, content=request.body)
+            with self._client.stream(request.method, url, headers=headers, content=request.body) as reply:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in reply.iter_bytes():  # decoded: a compressed answer is bounded as it expands
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        raise TransportError(f"{what}: the answer is larger than {self.max_response_bytes:,} bytes; "
+                                             "portalspec stopped reading it", retryable=False)
+                    chunks.append(chunk)
+                    if self._clock() > deadline:
+                        raise TransportError(f"{what}: the answer did not arrive whole within {self.timeout:g} s "
+                                             "(--timeout covers the whole response)")
+                status, reply_headers = reply.status_code, Headers(reply.headers.multi_items())
         except httpx.LocalProtocolError as exc:
-            raise TransportError(f"{request.method} {url}: cannot be sent: {exc}", retryable=False) from None
+            raise TransportError(f"{what}: cannot be sent: {exc}", retryable=False) from None
         except httpx.TimeoutException as exc:
-            raise TransportError(f"{request.method} {url}: timed out ({type(exc).__name__})") from None
+            raise TransportError(f"{what}: timed out after {self.timeout:g} s ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
-            raise TransportError(f"{request.method} {url}: {exc or type(exc).__name__}") from None
-        return Response(reply.status_code, Headers(reply.headers.multi_items()), reply.content,
-                        time.perf_counter() - start)
+            raise TransportError(f"{what}: {exc or type(exc).__name__}") from None
+        return Response(status, reply_headers, b"".join(chunks), self._clock() - start)
 
     def close(self) -> None:
         self._client.close()

@@ -161,7 +161,7 @@ def test_list_id_from_reads_an_answer_with_headers_and_json(bound):
     class Answer:
         headers = ()
 
-        def json(self) -> Any:
+        def document(self, what: str = "") -> Any:
             return {"listId": 31}
 
     assert bound.list_id_from(Answer()) == 31

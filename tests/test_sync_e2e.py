@@ -96,7 +96,9 @@ def test_injected_failures_are_retried_until_everyone_is_delivered(tmp_path):
         result = run_sync(small, values, cohort_file(tmp_path, ids), tmp_path / "s.db", dest.url)
         r = report(result)
         assert result.exit_code == 0 and r["outcome"] == "succeeded" and r["retries"] > 0
-        assert r["requests"] == 1 + 15  # create_list and 100 users in batches of 7
+        assert r["requests_ok"] == 1 + 15  # create_list and 100 users in batches of 7
+        # requests counts attempts: every retry was one more request, answered with a failure
+        assert r["requests"] == r["requests_ok"] + r["requests_failed"] == 16 + r["retries"]
         assert list_members(dest) == sorted(ids)
 
 

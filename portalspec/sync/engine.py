@@ -21,6 +21,7 @@ by this coordinating thread; worker threads only send.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from ..retry import RetryPolicy
 from ..transport import Response, Transport, TransportError, classify
 from ..values import ADD, REMOVE, Members, User, Values
 from .diff import Difference, Row, Snapshot, adoptions, changes, fingerprint, member_key, row_of
-from .state import State
+from .state import State, StateError
 
 NEW_LIST = "(created on first sync)"  # the list id a dry run shows before a list exists
 
@@ -45,6 +46,19 @@ class SyncOptions:
     concurrency: int = 4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     dry_run: bool = False
+    # The removal guard: a run that would remove more than this share of the membership last
+    # delivered is refused (a cohort file cut short looks exactly like that) — unless
+    # allow_large_removal, and only when that membership had at least removal_guard_min users.
+    max_removal_share: float = 0.5
+    removal_guard_min: int = 1000
+    allow_large_removal: bool = False
+    deadline: float | None = None  # seconds for the whole run; None: no bound beyond each attempt's
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_removal_share <= 1.0:
+            raise InputError(f"the largest share of removals is {self.max_removal_share}, not between 0 and 1")
+        if self.deadline is not None and self.deadline <= 0:
+            raise InputError("the run's deadline must be more than 0 seconds")
 
 
 @dataclass(frozen=True)
@@ -74,12 +88,15 @@ class SyncReport:
     created_list: bool
     entering: int
     leaving: int
-    requests: int  # sent and answered with 2xx
+    requests: int  # attempts: every request sent, retries included
     delivered: int  # users delivered
     undelivered: int  # users still owed (sent again next run)
     retries: int
     errors: tuple[str, ...] = ()
     plan: tuple[tuple[str, EndpointPlan], ...] = ()
+    requests_ok: int = 0  # attempts answered with a 2xx
+    requests_failed: int = 0  # attempts that were not (a failed answer, or no answer)
+    stopped_by: str | None = None  # the bound that ended the run early: "deadline", "removal guard"
 
     @property
     def ok(self) -> bool:
@@ -89,8 +106,9 @@ class SyncReport:
         return {
             "outcome": self.outcome, "cohort_id": self.cohort_id, "list_id": self.list_id,
             "created_list": self.created_list, "entering": self.entering, "leaving": self.leaving,
-            "requests": self.requests, "delivered": self.delivered, "undelivered": self.undelivered,
-            "retries": self.retries, "errors": list(self.errors),
+            "requests": self.requests, "requests_ok": self.requests_ok, "requests_failed": self.requests_failed,
+            "delivered": self.delivered, "undelivered": self.undelivered,
+            "retries": self.retries, "stopped_by": self.stopped_by, "errors": list(self.errors),
             "plan": {name: p.__dict__ for name, p in self.plan},
         }
 
@@ -100,6 +118,8 @@ class _Result:
     response: Response | None
     retries: int
     error: str | None  # why it was not delivered, secrets redacted
+    attempts: int = 1  # requests sent (0 when the run stopped before sending)
+    ok_attempts: int = 0
 
 
 @dataclass
@@ -118,7 +138,8 @@ class _Delivery:
 class Engine:
     def __init__(self, integration: Integration, values: Values, state: State, transport: Transport | None,
                  options: SyncOptions = SyncOptions(), progress: Callable[[Progress], None] | None = None,
-                 context: MacroContext | None = None, wait: Callable[[float], bool] | None = None):
+                 context: MacroContext | None = None, wait: Callable[[float], bool] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.integration = integration
         self.values = values
         self.state = state
@@ -132,8 +153,11 @@ class Engine:
         self.variables = [m.variable for m in integration.definition.mapping_fields]
         self._stop = threading.Event()
         # Waiting out a backoff returns True when the run is being stopped; injectable so
-        # tests see the delays without spending them.
+        # tests see the delays without spending them (and the clock, to see the deadline).
         self._wait = wait or self._stop.wait
+        self._clock = clock
+        self._deadline: float | None = None
+        self.stopped_by: str | None = None
 
     @property
     def cohort_id(self) -> str:
@@ -187,6 +211,8 @@ class Engine:
             return self._plan(current)
         if self.transport is None:
             raise InputError("a sync that sends needs a transport")
+        if self.options.deadline is not None:
+            self._deadline = self._clock() + self.options.deadline
         self.state.lock()  # held until the state is closed
         record = self.state.sync_for(self.integration.name, self.settings(), self.cohort_id)
         run_id = self.state.start_run(record.id)
@@ -196,46 +222,74 @@ class Engine:
         list_id, created = record.list_id, False
         outcome = "failed"
         try:
-            if creates_list(self.integration.definition.type) and list_id is None:
-                list_id = self._create_list(counts, errors)
-                if list_id is not None:
-                    self.state.set_list_id(record.id, list_id)  # stored before any user is sent
-                    created = True
-            if not creates_list(self.integration.definition.type) or list_id is not None:
-                held = self._held(record.id, current, write=True)
-                diff = changes(current, held)
-                if diff.unchanged:
-                    outcome = "unchanged"
-                else:
+            held = self._held(record.id, current, write=True)
+            diff = changes(current, held)
+            refusal = self._refusal(diff, held)
+            if refusal is not None:
+                outcome, self.stopped_by = "refused", "removal guard"
+                errors.append(refusal)
+            elif diff.unchanged:
+                outcome = "unchanged"
+            else:
+                if creates_list(self.integration.definition.type) and list_id is None:
+                    list_id = self._create_list(counts, errors)
+                    if list_id is not None:
+                        self.state.set_list_id(record.id, list_id)  # stored before any user is sent
+                        created = True
+                if list_id is not None or not creates_list(self.integration.definition.type):
                     self._deliver(record.id, list_id, diff, current, held, counts, errors)
-                    outcome = "failed" if counts["undelivered"] else "succeeded"
+                outcome = "failed" if counts["delivered"] < len(diff.entering) + len(diff.leaving) else "succeeded"
         except KeyboardInterrupt:
             outcome = "interrupted"
-            counts["undelivered"] = len(diff.entering) + len(diff.leaving) - counts["delivered"]
             errors.append("interrupted; the undelivered users are sent by the next run")
             raise
+        except StateError as exc:  # the disk is full, say: what was delivered but not stored is sent again
+            outcome = "failed"
+            errors.append(f"{exc}; the users not recorded as delivered are sent again by the next run")
         finally:
             report = self._finish(run_id, outcome, list_id, created, diff, counts, errors)
         return report
 
+    def _refusal(self, diff: Difference, held: Mapping[str, str]) -> str | None:
+        """Why this run must not go ahead: it would remove an unusually large share of the
+        membership last delivered. A cohort file cut short, an export of the wrong cohort or
+        an empty file all look like that — and would cost real users."""
+        options = self.options
+        if options.allow_large_removal or len(held) < options.removal_guard_min or not held:
+            return None
+        share = len(diff.leaving) / len(held)
+        if share <= options.max_removal_share:
+            return None
+        return (f"refused: this run would remove {len(diff.leaving):,} of the {len(held):,} users last delivered "
+                f"({share:.0%}, more than --max-removal-share {options.max_removal_share:.0%}). A cohort file cut "
+                "short or the wrong cohort looks like this; check the cohort file, then run again with "
+                "--allow-large-removal if the removals are right. Nothing was sent.")
+
     def _finish(self, run_id: int, outcome: str, list_id: Any, created: bool, diff: Difference,
                 counts: Counter[str], errors: list[str]) -> SyncReport:
-        self.state.finish_run(run_id, outcome, entering=len(diff.entering), leaving=len(diff.leaving),
-                              requests=counts["requests"], delivered=counts["delivered"],
-                              undelivered=counts["undelivered"], retries=counts["retries"], errors=errors)
+        owed = len(diff.entering) + len(diff.leaving) - counts["delivered"]
+        if self.stopped_by == "deadline":
+            errors.append(f"the run's deadline ({self.options.deadline:g} s) ended it; "
+                          f"{owed:,} user(s) are owed to the next run")
+        try:
+            self.state.finish_run(run_id, outcome, entering=len(diff.entering), leaving=len(diff.leaving),
+                                  requests=counts["requests"], delivered=counts["delivered"],
+                                  undelivered=owed, retries=counts["retries"], errors=errors)
+        except StateError as exc:
+            errors.append(str(exc))
         return SyncReport(outcome, self.cohort_id, list_id, created, len(diff.entering), len(diff.leaving),
-                          counts["requests"], counts["delivered"], counts["undelivered"], counts["retries"],
-                          tuple(errors))
+                          counts["requests"], counts["delivered"], owed, counts["retries"], tuple(errors),
+                          requests_ok=counts["requests_ok"], requests_failed=counts["requests"] - counts["requests_ok"],
+                          stopped_by=self.stopped_by)
 
     # --- creating the list ----------------------------------------------------------
     def _create_list(self, counts: Counter[str], errors: list[str]) -> str | int | None:
         request = self.bound.create_list()
         result = self._send(request)
-        counts["retries"] += result.retries
+        counts.update(retries=result.retries, requests=result.attempts, requests_ok=result.ok_attempts)
         if result.error is not None or result.response is None:
             errors.append(f"create_list: {result.error}")
             return None
-        counts["requests"] += 1
         try:
             return self.bound.list_id_from(result.response, created=request)
         except InputError as exc:
@@ -270,6 +324,8 @@ class Engine:
             for operation, keys, rows, request in self._requests(list_id, diff, current, held):
                 while len(run.in_flight) >= limit:
                     self._collect(run)
+                if self._past_deadline():
+                    break  # what is not sent stays owed; what is in flight finishes within its timeout
                 run.in_flight[pool.submit(self._send, request)] = (operation, keys, rows)
             while run.in_flight:
                 self._collect(run)
@@ -286,14 +342,13 @@ class Engine:
         for future in done:
             operation, keys, rows = run.in_flight.pop(future)
             result = future.result()
-            counts["retries"] += result.retries
+            counts.update(retries=result.retries, requests=result.attempts, requests_ok=result.ok_attempts)
             if result.error is None:
                 # Only now, after a 2xx, does the stored membership move.
                 if operation == ADD:
                     self.state.record_delivered(run.sync_id, added=zip(keys, map(fingerprint, rows)))
                 else:
                     self.state.record_delivered(run.sync_id, removed=keys)
-                counts["requests"] += 1
                 counts["batches"] += 1
                 counts["delivered"] += len(keys)
             else:
@@ -304,32 +359,53 @@ class Engine:
                                    counts["delivered"] + counts["undelivered"], run.total_users, counts["retries"],
                                    counts["failed_requests"]))
 
+    def _past_deadline(self) -> bool:
+        if self._deadline is not None and self._clock() >= self._deadline:
+            self.stopped_by = "deadline"
+            self._stop.set()  # wake workers waiting out a backoff
+        return self._stop.is_set()
+
     def _send(self, request: Request) -> _Result:
         """Send with Amplitude's retry rule. Runs in worker threads: touches no state."""
         assert self.transport is not None
-        policy, retries = self.options.retry, 0
+        policy, retries, attempts = self.options.retry, 0, 0
         spec = self.integration.endpoint(request.endpoint)
         errors_table = spec.spec.errors if spec else ()
+
+        def given_up(why: str) -> _Result:
+            tries = f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
+            return _Result(response, retries, self.redact(f"{request.endpoint} ({request.items} users){tries}: {why}"),
+                           attempts)
+
         while True:
             response: Response | None = None
+            if self._past_deadline():
+                return given_up("not sent: the run was stopped" if self.stopped_by is None
+                                else "not sent: the run's deadline passed")
+            attempts += 1
             try:
                 response = self.transport.send(request)
                 verdict = classify(response, errors_table)
                 if verdict.ok:
-                    return _Result(response, retries, None)
+                    return _Result(response, retries, None, attempts, 1)
                 retryable = verdict.retryable
                 why = f"HTTP {response.status} {verdict.reason}" + (f": {verdict.message}" if verdict.message else "") \
                     + f" — {response.excerpt(160, redact=self.redact)}"
             except TransportError as exc:
                 retryable, why = exc.retryable, str(exc)
             if not retryable or not policy.should_retry(retries) or self._stop.is_set():
-                tries = f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
-                return _Result(response, retries,
-                               self.redact(f"{request.endpoint} ({request.items} users){tries}: {why}"))
+                return given_up(why)
+            retry_after = response.retry_after if response is not None else None
+            if not policy.honours(retry_after):
+                return given_up(f"{why} (it asked to wait {retry_after:g} s, Retry-After, more than the "
+                                f"{policy.max_retry_after:g} s portalspec waits: its users are owed to the next run)")
             retries += 1
-            delay = policy.delay(retries, response.retry_after if response is not None else None)
-            if self._wait(delay) or self._stop.is_set():  # interrupted while backing off
-                return _Result(response, retries, self.redact(f"{request.endpoint}: interrupted"))
+            delay = policy.delay(retries, retry_after)
+            if self._deadline is not None:
+                delay = min(delay, max(0.0, self._deadline - self._clock()))
+            if self._wait(delay) or self._past_deadline():  # stopped while backing off
+                return given_up("the run's deadline passed while waiting to retry" if self.stopped_by == "deadline"
+                                else "interrupted")
 
     # --- dry run --------------------------------------------------------------------
     def _plan(self, current: Snapshot) -> SyncReport:
@@ -344,16 +420,19 @@ class Engine:
         for _, keys, _, request in self._requests(list_id if list_id is not None else NEW_LIST, diff, current, held):
             entry = plan.setdefault(request.endpoint, Counter())
             entry.update(requests=1, users=len(keys), bytes=len(request.body or b""))
+        refusal = self._refusal(diff, held)
         return SyncReport("dry-run", self.cohort_id, list_id, False, len(diff.entering), len(diff.leaving),
                           0, 0, len(diff.entering) + len(diff.leaving), 0,
+                          errors=(f"a run would be {refusal}",) if refusal else (),
                           plan=tuple((name, EndpointPlan(c["requests"], c["users"], c["bytes"]))
-                                     for name, c in plan.items()))
+                                     for name, c in plan.items()),
+                          stopped_by="removal guard" if refusal else None)
 
 
 def sync(integration: Integration, values: Values, members: Iterable[User | str], *, state: State,
          transport: Transport | None, options: SyncOptions = SyncOptions(),
          progress: Callable[[Progress], None] | None = None, context: MacroContext | None = None,
-         wait: Callable[[float], bool] | None = None) -> SyncReport:
+         wait: Callable[[float], bool] | None = None, clock: Callable[[], float] = time.monotonic) -> SyncReport:
     """Run one sync of ``members`` — the whole cohort: :class:`~portalspec.User` s as a users
     file's reader gives them (identity in ``key``, typed values), or plain ids — and report it."""
-    return Engine(integration, values, state, transport, options, progress, context, wait).run(members)
+    return Engine(integration, values, state, transport, options, progress, context, wait, clock).run(members)
