@@ -61,8 +61,10 @@ def _text(report: SyncReport, name: str) -> str:
             lines.append(f"    {endpoint:<13} {plan.requests:>6,} requests {plan.users:>10,} users {plan.bytes:>14,} bytes")
         if not report.plan:
             lines.append("    nothing to send")
+        lines.extend(f"  warning: {error}" for error in report.errors)
         return "\n".join(lines)
-    lines.append(f"  {report.entering:,} entering, {report.leaving:,} leaving: {report.requests:,} requests, "
+    failed = f" ({report.requests_failed:,} failed)" if report.requests_failed else ""
+    lines.append(f"  {report.entering:,} entering, {report.leaving:,} leaving: {report.requests:,} requests{failed}, "
                  f"{report.delivered:,} users delivered, {report.retries:,} retries")
     for error in report.errors[:10]:
         lines.append(f"  error: {error}")
@@ -122,13 +124,25 @@ def _pull(definition: Definition, values: Values, cohort_id: str, api_key: str |
 @click.option("--max-retries", type=click.IntRange(0, 100), default=8, show_default=True)
 @click.option("--backoff-base", type=click.FloatRange(0), default=1.0, show_default=True,
               help="Seconds before the first retry; doubles each retry, capped near 2 minutes.")
-@click.option("--timeout", type=click.FloatRange(0.1), default=30.0, show_default=True, help="Seconds per request.")
+@click.option("--timeout", type=click.FloatRange(0.1), default=30.0, show_default=True,
+              help="Seconds for each request, its whole answer included.")
+@click.option("--max-retry-after", type=click.FloatRange(0), default=300.0, show_default=True,
+              help="The longest Retry-After waited out; a batch asked to wait longer stays owed to the next run.")
+@click.option("--deadline", type=click.FloatRange(0, min_open=True), default=None,
+              help="Seconds for the whole run; what is not delivered by then is owed to the next run.")
+@click.option("--max-removal-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Refuse a run that would remove more than this share of the users last delivered.")
+@click.option("--removal-guard-min", type=click.IntRange(0), default=1000, show_default=True,
+              help="The removal guard applies once the last delivered membership has this many users.")
+@click.option("--allow-large-removal", is_flag=True, help="Go ahead even when the removal guard would refuse.")
 @BASE_URL
 @FORMAT
 def sync_command(definition: str, values_file: str, cohort_file: str | None, amplitude_cohort: str | None,
                  amplitude_api_key: str | None, amplitude_secret_key: str | None, amplitude_region: str,
                  amplitude_url: str | None, amplitude_timeout: float, amplitude_poll_interval: float, state_file: str, dry_run: bool, concurrency: int, max_retries: int,
-                 backoff_base: float, timeout: float, base_url: str | None, fmt: str) -> None:
+                 backoff_base: float, timeout: float, max_retry_after: float, deadline: float | None,
+                 max_removal_share: float, removal_guard_min: int, allow_large_removal: bool,
+                 base_url: str | None, fmt: str) -> None:
     """Sync a cohort: create the list once, then send who entered and who left since the last run.
 
     Exit 0 when everything was delivered (or nothing changed), 1 when some users are still
@@ -137,12 +151,14 @@ def sync_command(definition: str, values_file: str, cohort_file: str | None, amp
     integration = compile_definition(load_or_exit(definition))
     if bool(cohort_file) == bool(amplitude_cohort):
         fail("give the cohort's members with either --cohort-file or --amplitude-cohort")
-    options = SyncOptions(concurrency=concurrency, retry=RetryPolicy(max_retries=max_retries, base=backoff_base),
-                          dry_run=dry_run)
+    options = SyncOptions(concurrency=concurrency, dry_run=dry_run,
+                          retry=RetryPolicy(max_retries=max_retries, base=backoff_base, max_retry_after=max_retry_after),
+                          max_removal_share=max_removal_share, removal_guard_min=removal_guard_min,
+                          allow_large_removal=allow_large_removal, deadline=deadline)
     report: SyncReport | None = None
     try:
         values = load_values(values_file)
-        with tempfile.TemporaryDirectory(prefix="portalspec-") as pulled, State(state_file) as state, \
+        with tempfile.TemporaryDirectory(prefix="portalspec-") as pulled, State(state_file, readonly=dry_run) as state, \
                 Transport(timeout=timeout, base_url=base_url) as transport:
             if amplitude_cohort:
                 cohort_file, values = _pull(integration.definition, values, amplitude_cohort, amplitude_api_key,

@@ -19,6 +19,7 @@ identified by a salted hash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Iterable, Mapping
+from typing import IO, Any, Callable, Iterable, Mapping, TypeVar
 
 from ..diagnostics import InputError
 
@@ -85,6 +86,21 @@ CREATE TABLE IF NOT EXISTS runs (
 """.replace("{members}", _MEMBERS)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _writes(method: _F) -> _F:
+    """A state write whose failure — a full disk, a read-only file — is a :class:`StateError`
+    saying so, never a sqlite3 traceback. What it did not record is owed to the next run."""
+    @functools.wraps(method)
+    def wrapper(self: "State", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot write the sync state {self.path}: {exc}") from None
+    return wrapper  # type: ignore[return-value]
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -115,9 +131,16 @@ class RunRecord:
 class State:
     """One state database. Use from one thread (the sync engine's coordinator)."""
 
-    def __init__(self, path: str | os.PathLike[str] = DEFAULT_STATE):
+    def __init__(self, path: str | os.PathLike[str] = DEFAULT_STATE, *, readonly: bool = False):
+        """Open (creating if need be) the state at ``path``. ``readonly`` (a dry run) touches no
+        file at all: a missing state reads as empty, an existing one is read as it is."""
         self.path = os.fspath(path)
         self._lock: IO[str] | None = None
+        self.readonly = readonly
+        self._legacy_layout = False
+        if readonly:
+            self._salt = self._open_readonly()
+            return
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +159,24 @@ class State:
             raise StateError(f"cannot open the sync state {self.path}: {reason} "
                              "(--state names a SQLite file; its folder is created if missing)") from None
         self._salt = row[0]
+
+    def _open_readonly(self) -> str:
+        try:
+            if self.path == ":memory:" or not Path(self.path).is_file():
+                self._db = sqlite3.connect(":memory:", isolation_level=None)
+                self._db.executescript(_SCHEMA)
+                return secrets.token_hex(16)
+            # immutable: no lock, no -shm file; a -wal file left by a killed run must be read,
+            # which a plain read-only connection does (creating nothing when the -shm exists).
+            immutable = "" if Path(self.path + "-wal").exists() else "&immutable=1"
+            uri = Path(self.path).resolve().as_uri() + "?mode=ro" + immutable
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            columns = [r[1] for r in self._db.execute("PRAGMA table_info(members)")]
+            self._legacy_layout = bool(columns) and "vals" not in columns
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read the sync state {self.path}: {exc}") from None
+        return str(row[0]) if row else secrets.token_hex(16)
 
     def _migrate(self) -> None:
         """Layout 1 → 2, in one transaction: every member keeps its values, under a legacy key."""
@@ -189,6 +230,7 @@ class State:
         return hashlib.sha256((self._salt + text).encode("utf-8")).hexdigest()
 
     # --- syncs ----------------------------------------------------------------------
+    @_writes
     def sync_for(self, integration: str, settings: Mapping[str, Any], cohort_id: str) -> SyncRecord:
         key = self.settings_key(settings)
         self._db.execute("INSERT OR IGNORE INTO syncs (integration, settings, cohort_id, created) VALUES (?, ?, ?, ?)",
@@ -204,14 +246,19 @@ class State:
         return None if row is None else SyncRecord(row[0], integration, cohort_id,
                                                    None if row[1] is None else json.loads(row[1]))
 
+    @_writes
     def set_list_id(self, sync_id: int, list_id: str | int) -> None:
         self._db.execute("UPDATE syncs SET list_id = ? WHERE id = ?", (json.dumps(list_id), sync_id))
 
     # --- membership -----------------------------------------------------------------
     def members(self, sync_id: int) -> dict[str, str]:
         """identity → the JSON of the values it was delivered with (legacy keys included)."""
+        if self._legacy_layout:  # read-only, not migrated: what migrating would make of it
+            return {LEGACY_PREFIX + key: "null"
+                    for (key,) in self._db.execute("SELECT key FROM members WHERE sync_id = ?", (sync_id,))}
         return dict(self._db.execute("SELECT key, vals FROM members WHERE sync_id = ?", (sync_id,)))
 
+    @_writes
     def record_delivered(self, sync_id: int, added: Iterable[tuple[str, str]] = (),
                          removed: Iterable[str] = ()) -> None:
         """One delivered batch, in one transaction: its users are now members with these values
@@ -221,6 +268,7 @@ class State:
                                  ((sync_id, k, v) for k, v in added))
             self._db.executemany("DELETE FROM members WHERE sync_id = ? AND key = ?", ((sync_id, k) for k in removed))
 
+    @_writes
     def adopt(self, sync_id: int, pairs: Iterable[tuple[str, str, str]]) -> None:
         """Give legacy members their identities: (legacy key, identity, values JSON) each. Nothing
         is sent for this — the destination holds these users already."""
@@ -230,6 +278,7 @@ class State:
                 self._db.execute("INSERT OR REPLACE INTO members (sync_id, key, vals) VALUES (?, ?, ?)",
                                  (sync_id, new, vals))
 
+    @_writes
     def replace_members(self, sync_id: int, members: Iterable[tuple[str, str]]) -> None:
         """Store a whole snapshot (identity, values JSON) at once: one transaction, one executemany."""
         with self._transaction():
@@ -238,6 +287,7 @@ class State:
                                  ((sync_id, k, v) for k, v in members))
 
     # --- runs -----------------------------------------------------------------------
+    @_writes
     def start_run(self, sync_id: int) -> int:
         # A run still 'running' was killed (SIGKILL, power loss): its delivered batches are in
         # the membership already; the rest is owed and this run sends it.
@@ -246,6 +296,7 @@ class State:
         cursor = self._db.execute("INSERT INTO runs (sync_id, started) VALUES (?, ?)", (sync_id, _now()))
         return int(cursor.lastrowid or 0)
 
+    @_writes
     def finish_run(self, run_id: int, outcome: str, *, entering: int, leaving: int, requests: int,
                    delivered: int, undelivered: int, retries: int, errors: Iterable[str]) -> None:
         self._db.execute(
