@@ -25,6 +25,7 @@ from .template import Kind, Position
 from .variables import PREDEFINED, Declaration, Origin, Scope, TemplateSite, declarations, template_sites, usages
 
 HEADER_NAME = re.compile(HEADER_TOKEN)
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # every control character but the tab
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -103,6 +104,11 @@ def check_headers(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
     auth_header = (method.header(header_name if isinstance(header_name, str) else None) or "").lower() \
         if method else ""
     for path, headers in maps:
+        for name, value in _dict(headers).items():
+            bad = _CONTROL.search(value) if isinstance(value, str) else None
+            if bad:  # a raw line break would split the header, or end the request's head
+                yield _d("PS315", f"the header value holds a control character (U+{ord(bad.group()):04X}); "
+                                  "HTTP header values cannot carry one", path + (name,), bad.start())
         for name in _dict(headers):  # (the schema checks that names are HTTP tokens)
             if name.lower() == "content-type":
                 yield _d("PS314", "Content-Type is always application/json; this header is ignored",
@@ -224,6 +230,8 @@ def _allowed(name: str, site: TemplateSite, declared: dict[str, Declaration]) ->
         return None
     if scope is Scope.ITEM_TEMPLATE:
         return None if site.role == "item_template" else "only in item templates"
+    if scope is Scope.REQUEST:  # one value per request: an item has none of its own
+        return None if site.role != "item_template" else f"in {scope.value}"
     if scope is Scope.ITEMS_PAYLOAD:
         ok = site.role == "payload" and site.endpoint in BATCH_ENDPOINTS
         return None if ok else f"only in {scope.value}"

@@ -220,7 +220,10 @@ def _json_array(items: Iterable[dict[str, Any]], indent: str) -> Iterable[str]:
     first = True
     for item in items:
         text = json.dumps(item, indent=2, ensure_ascii=False)
-        yield ("\n" if first else ",\n") + "\n".join(indent + "  " + line for line in text.splitlines())
+        # json.dumps escapes "\n" inside strings, so every "\n" here is between tokens; not
+        # splitlines(), which also breaks at U+0085, U+2028 … inside strings and so made
+        # invalid JSON of a header holding one.
+        yield ("\n" if first else ",\n") + indent + "  " + text.replace("\n", "\n" + indent + "  ")
         first = False
     yield ("\n" + indent + "]" if not first else "]") + ("\n" if not indent else "")
 

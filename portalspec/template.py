@@ -250,11 +250,18 @@ def encode_host(value: Any) -> str:
     return text
 
 
+_HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # control characters but the tab
+
+
 def encode_header(value: Any) -> str:
     text = as_text(value)
     for bad, name in (("\r", "a carriage return"), ("\n", "a line feed"), ("\x00", "a NUL byte")):
         if bad in text:
             raise SubstitutionError(f"contains {name}, which would split or end the header")
+    other = _HEADER_CONTROL.search(text)
+    if other:  # HTTP forbids them in a field value; curl and servers drop or refuse them
+        raise SubstitutionError(f"contains a control character (U+{ord(other.group()):04X}), which a header "
+                                "value cannot carry")
     return text
 
 

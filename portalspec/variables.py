@@ -25,6 +25,7 @@ class Scope(str, Enum):
     LIST_ENDPOINTS = spoken(LIST_SCOPED)  # $list_id
     ITEMS_PAYLOAD = f"the payload of {spoken(BATCH_ENDPOINTS)}"  # $items
     ITEM_TEMPLATE = "item templates"  # mapping variables, $amp_in_cohort, $amp_operation
+    REQUEST = "a request's URL, headers and payload, not in item templates"  # one value per request
 
 
 class Origin(str, Enum):
@@ -59,8 +60,8 @@ PREDEFINED: Mapping[str, VariableInfo] = {v.name: v for v in (
     VariableInfo("amp_operation", Origin.PREDEFINED, Scope.ITEM_TEMPLATE, "'add' or 'remove'"),
     VariableInfo("now_iso", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, ISO 8601 in UTC"),
     VariableInfo("now_epoch", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, seconds since 1970"),
-    VariableInfo("request_id", Origin.MACRO, Scope.ANYWHERE, "a fresh UUID for each request"),
-    VariableInfo("amp_message_id", Origin.MACRO, Scope.ANYWHERE,
+    VariableInfo("request_id", Origin.MACRO, Scope.REQUEST, "a fresh UUID for each request"),
+    VariableInfo("amp_message_id", Origin.MACRO, Scope.REQUEST,
                  "a UUID derived from the request's content: the same across retries and re-runs of the "
                  "same batch, so a destination can de-duplicate (like the cohort webhook's message_id)"),
 )}

@@ -504,3 +504,20 @@ def test_schema_and_semantic_problems_are_reported_together_errors_first():
     assert codes(diags) == ["PS102", "PS201", "PS303", "PS202", "PS209"]
     errors = [d for d in diags if d.is_error]
     assert [pos(d) for d in errors] == sorted(pos(d) for d in errors)
+
+
+@pytest.mark.parametrize("macro", ["request_id", "amp_message_id"])
+def test_a_request_level_macro_in_an_item_template_is_an_error(macro):
+    """A regression: validate accepted it, then render and sync crashed with a KeyError —
+    in sync after the list was created, so every rerun crashed."""
+    text = MINIMAL.replace("""item_template: '"$user_id"'""", f"""item_template: '{{"id": "$user_id", "m": "${macro}"}}'""", 1)
+    found = [d for d in validate(text) if d.code == "PS205"]
+    assert found and f"${macro} cannot be used in add_users.item_template" in found[0].message
+
+
+@pytest.mark.parametrize("raw", ["\r", "\n", "\x0b", "\x7f"])
+def test_a_control_character_in_a_header_template_is_an_error(raw):
+    """A regression: validate accepted a raw CR/LF in a header template's own text."""
+    text = MINIMAL.replace("X-Region: $region", f'X-Region: "a{raw.encode("unicode_escape").decode()}$region"')
+    (diag,) = [d for d in validate(text) if d.code == "PS315"]
+    assert diag.path == ("headers", "X-Region") and f"U+{ord(raw):04X}" in diag.message

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+import portalspec
 from portalspec import Cohort, Request, Values, read_users
 from portalspec.formats import FORMATS, env_name, format_requests, to_curl, to_har_entry
 from portalspec.masking import MASK
@@ -342,3 +343,19 @@ def test_raw_http_output_is_what_a_server_reads(server):
             conn.recv(65536)
         [record] = _take(server)
         _assert_arrived(record, request)
+
+
+@pytest.mark.parametrize("odd", ["\u0085", "\u2028", "\u2029", "\x1c"])
+def test_json_output_stays_json_whatever_a_header_or_body_holds(odd):
+    """A regression: the re-indent split lines at U+0085 and U+2028/2029 inside strings."""
+    request = _request(headers=(("X-K", f"a{odd}b"),), body=json.dumps({"v": f"x{odd}y"}, ensure_ascii=False))
+    shown = json.loads("".join(format_requests([request, request], "json")))
+    assert shown[0]["headers"]["X-K"] == f"a{odd}b" and json.loads(shown[1]["body"]) == {"v": f"x{odd}y"}
+
+
+@pytest.mark.parametrize("value", ["\x0b", "\x0c", "a\x0bb"])
+def test_a_header_value_with_a_control_character_is_refused_not_dropped(value):
+    """A regression: curl dropped a header whose value was only \\x0b or \\x0c."""
+    integration = compile_text(KITCHEN)
+    with pytest.raises(portalspec.InputError, match=r"control character \(U\+000[BC]\)"):
+        list(integration.render(kitchen_values(tag=value), context=context()))

@@ -124,8 +124,10 @@ def test_values_in_json_and_url_positions_come_back(cohort_name, label, amount, 
 @SETTINGS
 @given(salted)
 def test_a_header_value_is_verbatim_or_refused(tag):
+    """Verbatim, or refused when it holds a control character other than the tab: HTTP forbids
+    them in a field value (a regression: curl dropped a header whose value was only \\x0b)."""
     values = kitchen_values(tag=tag)
-    if any(c in tag for c in "\r\n\x00"):
+    if any(ord(c) < 32 and c != "\t" or c == "\x7f" for c in tag):
         try:
             render(KITCHEN_I, values)
         except InputError as exc:
@@ -191,7 +193,8 @@ def test_a_lone_surrogate_in_an_item_or_nested_in_a_value_is_an_input_error(befo
 # --- curl quoting ------------------------------------------------------------------------------------
 
 @settings(max_examples=40, deadline=None)
-@given(cohort_name=names, label=salted, tag=salted.filter(lambda t: not any(c in t for c in "\r\n\x00")),
+@given(cohort_name=names, label=salted,
+       tag=salted.filter(lambda t: not any(ord(c) < 32 and c != "\t" or c == "\x7f" for c in t)),
        user=salted.filter(lambda t: "\x00" not in t))
 def test_curl_arguments_survive_the_shell(cohort_name, label, tag, user):
     requests = render(KITCHEN_I, kitchen_values(cohort_name, label=label, tag=tag), [User("add", {"user_id": user})])
