@@ -378,23 +378,57 @@ RENDER_SHAPES: tuple[Shape, ...] = tuple(s for s in SHAPES if not s.membership_o
 
 # --- the cohort export CSV's records (shared with amplitude.read_export) ------------------------
 
+class _Lines:
+    """A text file's lines, remembering the last one read: a file cut short (a truncated
+    download or copy) shows as a last line without its newline."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle = handle
+        self.last = ""
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self._handle)
+        return self.last
+
+
 @dataclass
 class ExportFile:
-    """An open cohort export CSV: its header (names stripped), then its records, read lazily."""
+    """An open cohort export CSV: its header (names stripped), then its records, read lazily.
+
+    The file must be complete to its last row: every record parsed (an unterminated quote at
+    the end is an error), and a newline after the last line. Amplitude ends every export
+    with one, so a file without it was cut short."""
 
     name: str
     header: list[str]
     header_line: int
     _handle: IO[str]
     _reader: Any
+    _lines: _Lines | None = None
 
     def records(self) -> Iterator[tuple[int, list[str]]]:
         """Each non-blank record: the line it starts on (a quoted field may span lines) and its
-        fields. A malformed record raises InputError naming the file and that line. Closes the
-        file when done."""
+        fields. A malformed record, or a file that ends without a newline, raises InputError
+        naming the file and the line. Closes the file when done."""
         with self._handle:
-            while (record := _next_record(self._reader, self.name)) is not None:
-                yield record
+            # One record behind: the last one is given only once the file is known to be whole.
+            held = _next_record(self._reader, self.name)
+            while held is not None:
+                following = _next_record(self._reader, self.name)
+                if following is None:
+                    self._check_complete()
+                yield held
+                held = following
+            self._check_complete()
+
+    def _check_complete(self) -> None:
+        if self._lines is not None and self._lines.last and not self._lines.last.endswith(("\n", "\r")):
+            raise InputError(f"{self.name}:{self._reader.line_num}: the file ends in the middle of a line (no "
+                             "newline after the last record): it looks cut short, so it is not used; "
+                             "download or copy it again")
 
     def close(self) -> None:
         self._handle.close()
@@ -410,7 +444,8 @@ def open_export(path: str | os.PathLike[str], name: str | None = None) -> Export
     except OSError as exc:
         raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
     try:
-        reader = csv.reader(handle, strict=True)
+        lines = _Lines(handle)
+        reader = csv.reader(lines, strict=True)
         first = _next_record(reader, name)
         if first is None:
             raise InputError(f"{name}: empty file; a cohort export starts with the header \"amplitude_id\",\"user_id\"")
@@ -422,7 +457,7 @@ def open_export(path: str | os.PathLike[str], name: str | None = None) -> Export
     except BaseException:
         handle.close()
         raise
-    return ExportFile(name, header, line, handle, reader)
+    return ExportFile(name, header, line, handle, reader, lines)
 
 
 def _next_record(reader: Any, name: str) -> tuple[int, list[str]] | None:

@@ -5,9 +5,14 @@ It answers as Amplitude's docs describe: basic auth (401 otherwise), the cohort 
 request (202), status polls (``polls`` × 202 ``JOB INPROGRESS``, then 200 ``job_status``), and the
 file — directly or as a 302 to a pre-signed-like path on the same server, which (like S3) refuses
 a request that also carries an ``Authorization`` header. Every request is recorded, and
-``fail(endpoint, status, times=K)`` makes the first K calls of an endpoint fail.
+``fail(endpoint, status, times=K)`` makes the first K calls of an endpoint fail;
+``answer(endpoint, status, body, headers=…)`` serves any body (bytes too) instead, once.
 
-Endpoints are named ``list``, ``request``, ``status``, ``file`` and ``presigned``.
+Uploads (``POST /api/3/cohorts/upload``) check the body as Amplitude's docs describe it and
+create a cohort (or replace an existing one's members) from the users the fake knows — every
+member of every cohort, by amplitude id or user id; an unknown id becomes a new user.
+
+Endpoints are named ``list``, ``request``, ``status``, ``file``, ``presigned`` and ``upload``.
 """
 
 from __future__ import annotations
@@ -90,7 +95,8 @@ class FakeAmplitude:
         self.seed_variant = seed_variant  # status at /request/{id}/status with queued/computing/complete
         self.file_body: bytes | None = None  # serve this instead of the cohort's CSV
         self.requests: list[Seen] = []
-        self._failures: dict[str, list[tuple[int, dict[str, str], str]]] = {}
+        self.uploads: list[dict[str, Any]] = []  # the JSON bodies of accepted uploads
+        self._failures: dict[str, list[tuple[int, dict[str, str], bytes | str]]] = {}
         self._jobs: dict[str, dict[str, Any]] = {}
         self._objects: dict[str, bytes] = {}
         self._lock = threading.Lock()
@@ -100,6 +106,7 @@ class FakeAmplitude:
             Rule("/api/5/cohorts/request-status/<key>", endpoint="status"),
             Rule("/api/5/cohorts/request/<key>/status", endpoint="seed_status"),
             Rule("/api/5/cohorts/request/<key>/file", endpoint="file"),
+            Rule("/api/3/cohorts/upload", endpoint="upload", methods=["POST"]),
             Rule("/s3/<key>", endpoint="presigned"),
         ])
         self._server: Any = None
@@ -112,6 +119,11 @@ class FakeAmplitude:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         text = body or json.dumps({"error": {"message": f"injected failure {status}"}})
         self._failures.setdefault(endpoint, []).extend([(status, headers, text)] * times)
+
+    def answer(self, endpoint: str, status: int, body: bytes | str, *, headers: dict[str, str] | None = None,
+               times: int = 1) -> None:
+        """Serve ``body`` as it is (no auth check, no compression) for the next ``times`` calls."""
+        self._failures.setdefault(endpoint, []).extend([(status, dict(headers or {}), body)] * times)
 
     def calls(self, endpoint: str) -> list[Seen]:
         with self._lock:
@@ -159,7 +171,8 @@ class FakeAmplitude:
             return _json({"error": "Not found"}, 404)
         if failure:
             status, headers, text = failure
-            return Response(text, status, headers=headers, mimetype="application/json")
+            others = {k: v for k, v in headers.items() if k != "Content-Type"}
+            return Response(text, status, headers=others, content_type=headers.get("Content-Type", "application/json"))
         if endpoint == "presigned":
             return self._presigned(request, args["key"])
         if not self._authorised(request):
@@ -209,6 +222,40 @@ class FakeAmplitude:
             return Response("", 302, headers={"Location": location})
         return self._payload(body)
 
+    def _upload(self, request: Request, key: None) -> Response:
+        try:
+            body = json.loads(request.get_data())
+        except ValueError:
+            return _json({"error": {"message": "Invalid JSON"}}, 400)
+        problem = _upload_problem(body)
+        if problem:
+            return _json({"error": {"message": problem}}, 400)
+        known = {m["amplitude_id"]: m for members in self.members.values() for m in members}
+        by_user = {m["user_id"]: m for m in known.values() if m["user_id"]}
+        members = []
+        for value in body["ids"]:
+            if body["id_type"] == "BY_AMP_ID":
+                member = known.get(value) or {"amplitude_id": value, "user_id": ""}
+            else:
+                member = by_user.get(value) or {"amplitude_id": str(900000000000 + len(known)), "user_id": value}
+            known[member["amplitude_id"]] = member
+            by_user.setdefault(member["user_id"], member)
+            members.append(member)
+        cohort_id = body.get("existing_cohort_id")
+        if cohort_id is not None:
+            listed = next((c for c in self.cohorts if c["id"] == cohort_id), None)
+            if listed is None:
+                return _json({"error": {"message": f"Cohort {cohort_id} not found"}}, 404)
+            listed.update(name=body["name"], size=len(members), published=body["published"])
+        else:
+            cohort_id = f"up{len(self.uploads) + 1:05d}"
+            self.cohorts.append({"appId": body["app_id"], "archived": False, "description": None, "id": cohort_id,
+                                 "name": body["name"], "owners": [body["owner"]] if body.get("owner") else [],
+                                 "published": body["published"], "size": len(members)})
+        self.members[cohort_id] = members
+        self.uploads.append(body)
+        return _json({"cohort_id": cohort_id})
+
     def _presigned(self, request: Request, key: str) -> Response:
         # S3 refuses a pre-signed request that carries a second authorisation.
         if "Authorization" in request.headers or "X-Amz-Signature" not in request.args:
@@ -226,6 +273,37 @@ class FakeAmplitude:
         if self.compression == "content-encoding":
             return Response(gzip.compress(body), 200, headers={"Content-Encoding": "gzip"}, mimetype="text/csv")
         return Response(body, 200, mimetype="text/csv")
+
+
+MAX_UPLOAD_IDS = 100_000
+
+
+def _upload_problem(body: Any) -> str:
+    """Why Amplitude would refuse an upload body ("" if it would not)."""
+    if not isinstance(body, dict):
+        return "The body must be a JSON object"
+    allowed = {"name", "app_id", "id_type", "ids", "owner", "published", "existing_cohort_id"}
+    if set(body) - allowed:
+        return f"Unknown fields: {sorted(set(body) - allowed)}"
+    if not isinstance(body.get("name"), str) or not body["name"]:
+        return "name is required"
+    if not isinstance(body.get("app_id"), int) or isinstance(body["app_id"], bool):
+        return "app_id is required (an integer)"
+    if body.get("id_type") not in ("BY_USER_ID", "BY_AMP_ID"):
+        return "id_type must be BY_USER_ID or BY_AMP_ID"
+    if not isinstance(body.get("published"), bool):
+        return "published is required (a boolean)"
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        return "ids must be a non-empty list of ids"
+    if len(ids) > MAX_UPLOAD_IDS:
+        return f"At most {MAX_UPLOAD_IDS} ids per request"
+    if body["id_type"] == "BY_AMP_ID" and not all(i.isdigit() for i in ids):
+        return "Amplitude ids are integers"
+    for optional in ("owner", "existing_cohort_id"):
+        if optional in body and not isinstance(body[optional], str):
+            return f"{optional} must be a string"
+    return ""
 
 
 def _json(data: Any, status: int = 200) -> Response:

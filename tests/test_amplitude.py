@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import json
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+from urllib.parse import quote, quote_plus
 
+import httpx
 import pytest
 
 from portalspec.amplitude import REGIONS, AmplitudeClient, ExportRow, RetryNotice, read_export
@@ -354,3 +359,289 @@ def test_read_export_is_lazy(tmp_path: Path) -> None:
     assert next(rows) == ExportRow("1", "u1", {})  # the first row comes before the bad one is read
     with pytest.raises(InputError, match=":3:"):
         next(rows)
+
+
+# --- source integrity: the whole gzip stream, the whole CSV, the listed size ----------------
+
+BIG = [{"amplitude_id": str(100000 + i), "user_id": f"user-{i}"} for i in range(10_000)]
+
+
+def big_cohort(fake: FakeAmplitude, members: list[dict[str, str]] = BIG, listed: int = 10_000) -> str:
+    fake.members["big"] = members
+    fake.cohorts.append({"appId": 360829, "id": "big", "name": "Big", "size": listed})
+    fake.polls, fake.redirect = 0, False
+    return "big"
+
+
+def gzip_cut_at_row(text: bytes, keep_rows: int) -> bytes:
+    """A gzip stream of ``text`` that stops (flushed, no trailer) right after ``keep_rows``
+    lines: what decodes is a well-formed CSV, only shorter — the cut a transfer can make."""
+    cut = sum(len(line) for line in text.splitlines(keepends=True)[:keep_rows])
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return gzip.compress(b"")[:10] + deflate.compress(text[:cut]) + deflate.flush(zlib.Z_SYNC_FLUSH)
+
+
+def corrupt_crc(body: bytes) -> bytes:
+    return body[:-8] + bytes([body[-8] ^ 0xFF]) + body[-7:]
+
+
+def _whole(text: bytes) -> bytes:
+    return gzip.compress(text)
+
+
+CUTS = {
+    "cut at a row": lambda text: gzip_cut_at_row(text, 6_001),
+    "cut anywhere": lambda text: _whole(text)[: len(_whole(text)) // 2],
+    "no trailer": lambda text: _whole(text)[:-8],
+    "wrong CRC": lambda text: corrupt_crc(_whole(text)),
+    "trailing garbage": lambda text: _whole(text) + b"garbage",
+    "a second member cut": lambda text: _whole(text) + _whole(b"x\n")[:12],
+}
+
+
+@pytest.mark.parametrize("how", list(CUTS))
+@pytest.mark.parametrize("encoding", ["content-encoding", "gzip file"])
+def test_a_gzip_stream_that_is_not_whole_is_refused(fake_amplitude: FakeAmplitude, fake_time: FakeTime,
+                                                    tmp_path: Path, how: str, encoding: str) -> None:
+    """The issue's data loss: a gzip-encoded export cut mid-stream was accepted (httpx's decoder
+    does not check the trailer), and the next sync removed 4,000 of 10,000 real members."""
+    cohort = big_cohort(fake_amplitude)
+    body = CUTS[how](export_csv(BIG, props=False))
+    headers = ({"Content-Encoding": "gzip", "Content-Type": "text/csv"} if encoding == "content-encoding"
+               else {"Content-Type": "application/gzip"})
+    fake_amplitude.answer("file", 200, body, headers=headers, times=2)
+    dest = tmp_path / "c.csv"
+    dest.write_text("previous download\n")
+    with client_for(fake_amplitude, fake_time, retry=RetryPolicy(max_retries=1, jitter=0)) as client:
+        with pytest.raises(AmplitudeError, match=r"the cohort file is not valid gzip \(.+\) while downloading export "
+                                                 r"req-1; gave up after 1 retry"):
+            client.download(cohort, dest, check_size=False)  # the stream alone must be refused
+    assert len(fake_amplitude.calls("file")) == 2  # a cut transfer is worth fetching again
+    assert dest.read_text() == "previous download\n" and leftovers(tmp_path) == []
+
+
+def test_a_whole_gzip_stream_of_several_members_is_accepted(fake_amplitude: FakeAmplitude, fake_time: FakeTime,
+                                                            tmp_path: Path) -> None:
+    text = export_csv(MEMBERS["26umsb5"], props=False)
+    fake_amplitude.polls, fake_amplitude.redirect = 0, False
+    half = text.index(b"\n") + 1
+    body = gzip.compress(gzip.compress(text[:half]) + gzip.compress(text[half:]))  # a gzipped .gz, too
+    fake_amplitude.answer("file", 200, body, headers={"Content-Encoding": "gzip", "Content-Type": "application/gzip"})
+    with client_for(fake_amplitude, fake_time) as client:
+        assert client.download("26umsb5", tmp_path / "c.csv").users == 3
+    assert (tmp_path / "c.csv").read_bytes() == text
+
+
+def test_an_unverifiable_content_encoding_is_refused(fake_amplitude: FakeAmplitude, fake_time: FakeTime,
+                                                     tmp_path: Path) -> None:
+    fake_amplitude.polls, fake_amplitude.redirect = 0, False
+    fake_amplitude.answer("file", 200, b"\x00\x01", headers={"Content-Encoding": "br", "Content-Type": "text/csv"})
+    with client_for(fake_amplitude, fake_time) as client:
+        with pytest.raises(AmplitudeError, match="Content-Encoding br"):
+            client.download("26umsb5", tmp_path / "c.csv")
+    assert not (tmp_path / "c.csv").exists() and leftovers(tmp_path) == []
+    assert fake_amplitude.calls("file")[0].headers["accept-encoding"] == "gzip"
+
+
+@pytest.mark.parametrize("body, where", [
+    (b"amplitude_id,user_id\n1,alice\n2,bo", r"export req-1:3: the file ends in the middle of a line"),
+    (b'"amplitude_id","user_id"\n"1","alice"\n"2","bo', r"export req-1:3: unterminated quote"),
+    (b'"amplitude_id","user_id"', r"export req-1:1: the file ends in the middle of a line"),
+])
+def test_an_export_cut_inside_its_last_line_is_refused(fake_amplitude: FakeAmplitude, fake_time: FakeTime,
+                                                       tmp_path: Path, body: bytes, where: str) -> None:
+    fake_amplitude.polls, fake_amplitude.redirect = 0, False
+    fake_amplitude.answer("file", 200, body, headers={"Content-Type": "text/csv"})
+    dest = tmp_path / "c.csv"
+    dest.write_text("previous download\n")
+    with client_for(fake_amplitude, fake_time) as client:
+        with pytest.raises(AmplitudeError, match=rf"not a well-formed cohort export \({where}"):
+            client.download("26umsb5", dest, check_size=False)
+    assert dest.read_text() == "previous download\n" and leftovers(tmp_path) == []
+
+
+def test_an_export_much_smaller_than_the_listed_size_is_refused(fake_amplitude: FakeAmplitude,
+                                                                fake_time: FakeTime, tmp_path: Path) -> None:
+    cohort = big_cohort(fake_amplitude, BIG[:6_000], listed=10_000)
+    dest = tmp_path / "c.csv"
+    dest.write_text("previous download\n")
+    with client_for(fake_amplitude, fake_time) as client:
+        with pytest.raises(AmplitudeError) as caught:
+            client.download(cohort, dest)
+    assert str(caught.value) == (f"the export of cohort big holds 6,000 users, but Amplitude listed the cohort with "
+                                 f"10,000 moments before: fewer than 90% of that looks like a cut-short export, so "
+                                 f"nothing was written to {dest}")
+    assert caught.value.request_id == "req-1"
+    assert dest.read_text() == "previous download\n" and leftovers(tmp_path) == []
+    # The listing came first, moments before the export was requested.
+    assert [s.endpoint for s in fake_amplitude.requests][:2] == ["list", "request"]
+
+
+def test_the_size_check_tolerates_a_recomputed_cohort(fake_amplitude: FakeAmplitude, fake_time: FakeTime,
+                                                     tmp_path: Path) -> None:
+    cohort = big_cohort(fake_amplitude, BIG[:9_000], listed=10_000)  # exactly 90 %
+    with client_for(fake_amplitude, fake_time) as client:
+        assert client.download(cohort, tmp_path / "a.csv").users == 9_000
+        # A size the caller knows wins over the listing, and the share is a parameter.
+        with pytest.raises(AmplitudeError, match="holds 9,000 users, but Amplitude listed the cohort with 9,500"):
+            client.download(cohort, tmp_path / "b.csv", expected_size=9_500, min_share=0.95)
+        assert client.download(cohort, tmp_path / "c.csv", expected_size=1_000_000, check_size=False).users == 9_000
+    assert len(fake_amplitude.calls("list")) == 1  # only the first download had to ask
+
+
+def test_a_cohort_without_a_listed_size_is_not_compared(fake_amplitude: FakeAmplitude, fake_time: FakeTime,
+                                                       tmp_path: Path) -> None:
+    del fake_amplitude.cohorts[0]["size"]
+    with client_for(fake_amplitude, fake_time) as client:
+        assert client.download("26umsb5", tmp_path / "c.csv").users == 3
+
+
+# --- a local export file cut short --------------------------------------------------------
+
+def test_read_export_refuses_a_file_without_its_last_newline(tmp_path: Path) -> None:
+    path = write(tmp_path, "amplitude_id,user_id\n1,u1\n2,bo")  # "bob", cut
+    rows = read_export(path)
+    assert next(rows) == ExportRow("1", "u1", {})
+    with pytest.raises(InputError, match=r"export\.csv:3: the file ends in the middle of a line \(no newline after "
+                                         r"the last record\): it looks cut short"):
+        next(rows)  # the cut row ("bo") is never given
+
+
+def test_read_export_refuses_a_gzip_file_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv.gz"
+    path.write_bytes(gzip_cut_at_row(export_csv(BIG[:100], props=False), 50))
+    with pytest.raises(InputError, match=r"export\.csv\.gz:\d+: cannot read users: Compressed file ended"):
+        list(read_export(path))
+
+
+# --- answers are data, never a crash ------------------------------------------------------
+
+DEEP = b"[" * 100_000
+
+
+@pytest.mark.parametrize("endpoint, call", [
+    ("list", lambda client, tmp: client.list_cohorts()),
+    ("request", lambda client, tmp: client.request_export("26umsb5")),
+    ("status", lambda client, tmp: client.download("26umsb5", tmp / "c.csv", check_size=False)),
+])
+def test_deeply_nested_answers_are_an_amplitude_error(fake_amplitude: FakeAmplitude, fake_time: FakeTime,
+                                                     tmp_path: Path, endpoint: str, call: Any) -> None:
+    fake_amplitude.answer(endpoint, 200, DEEP)
+    with client_for(fake_amplitude, fake_time) as client:
+        with pytest.raises(AmplitudeError, match=r"unexpected answer from Amplitude while .+: the answer is nested "
+                                                 r"too deeply \(more than 64 levels\)"):
+            call(client, tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_deeply_nested_error_body_is_quoted_not_parsed(fake_amplitude: FakeAmplitude, fake_time: FakeTime) -> None:
+    fake_amplitude.answer("list", 400, DEEP)
+    with client_for(fake_amplitude, fake_time) as client:
+        with pytest.raises(AmplitudeError, match=r"HTTP 400 while listing cohorts: \[\[\[+…$"):
+            client.list_cohorts()
+
+
+def test_an_answer_over_the_cap_is_refused_unread(fake_amplitude: FakeAmplitude, fake_time: FakeTime) -> None:
+    fake_amplitude.answer("list", 200, b'{"cohorts": [' + b'{"id": "x"},' * 10_000 + b'{"id": "y"}]}')
+    with AmplitudeClient(API_KEY, SECRET_KEY, base_url=fake_amplitude.url, sleep=fake_time.sleep,
+                         clock=fake_time.clock, max_answer_bytes=100_000) as client:
+        with pytest.raises(AmplitudeError, match=r"while listing cohorts: more than 100,000 bytes"):
+            client.list_cohorts()
+
+
+# --- time bounds: the status poll ends by its timeout ---------------------------------------
+
+def test_status_retries_end_by_the_timeout(fake_amplitude: FakeAmplitude, fake_time: FakeTime,
+                                           tmp_path: Path) -> None:
+    """A Retry-After (or a backoff) longer than what is left of the timeout is not waited out."""
+    fake_amplitude.fail("status", 503, times=50, retry_after="100")
+    with client_for(fake_amplitude, fake_time) as client:
+        with pytest.raises(AmplitudeError) as caught:
+            client.download("26umsb5", tmp_path / "c.csv", timeout=60, check_size=False)
+    message = str(caught.value)
+    assert message.startswith("timeout reached: no status for export req-1 after 0s (timeout 60s; the last poll: "
+                              "Amplitude answered HTTP 503: injected failure 503)")
+    assert caught.value.request_id == "req-1"
+    assert fake_time.now <= 60 and len(fake_amplitude.calls("status")) == 1
+
+
+class SlowAmplitude:
+    """An httpx transport for the status poll whose answers take ``seconds`` of fake time each,
+    recording the timeout each request was given."""
+
+    def __init__(self, fake_time: FakeTime, seconds: float, *, trickle: bool = False) -> None:
+        self.time, self.seconds, self.trickle = fake_time, seconds, trickle
+        self.timeouts: list[tuple[float, float]] = []  # (time left when sent, read timeout given)
+        self.deadline = 0.0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if "/request-status/" not in request.url.path:
+            return httpx.Response(202, json={"request_id": "r1", "cohort_id": "c1"})
+        self.timeouts.append((self.deadline - self.time.now, request.extensions["timeout"]["read"]))
+        body = b'{"async_status": "JOB INPROGRESS"}'
+        if not self.trickle:
+            self.time.now += self.seconds
+            return httpx.Response(202, content=body)
+
+        def chunks() -> Iterator[bytes]:
+            for byte in body:
+                self.time.now += self.seconds
+                yield bytes([byte])
+        return httpx.Response(202, content=chunks())
+
+
+def test_each_poll_request_is_bounded_by_what_is_left_of_the_timeout(fake_time: FakeTime) -> None:
+    slow = SlowAmplitude(fake_time, 25.0)
+    slow.deadline = 60.0
+    with httpx.Client(transport=httpx.MockTransport(slow)) as http, \
+            AmplitudeClient(API_KEY, SECRET_KEY, sleep=fake_time.sleep, clock=fake_time.clock, http=http) as client:
+        with pytest.raises(AmplitudeError, match=r"^timeout reached: export r1 is still JOB INPROGRESS after 60s "
+                                                 r"\(timeout 60s\)"):
+            client.wait_for_export("r1", timeout=60)
+    assert [left for left, _ in slow.timeouts] == [60.0, 30.0]
+    assert all(given <= left for left, given in slow.timeouts)
+    assert fake_time.now == 60.0
+
+
+def test_a_trickling_poll_answer_ends_at_the_timeout(fake_time: FakeTime) -> None:
+    slow = SlowAmplitude(fake_time, 1.0, trickle=True)  # 1 s a byte: the answer would take 34 s
+    with httpx.Client(transport=httpx.MockTransport(slow)) as http, \
+            AmplitudeClient(API_KEY, SECRET_KEY, sleep=fake_time.sleep, clock=fake_time.clock, http=http) as client:
+        with pytest.raises(AmplitudeError, match=r"^timeout reached: no status for export r1 after 11s \(timeout "
+                                                 r"10s; the last poll: the answer was still arriving\)"):
+            client.wait_for_export("r1", timeout=10)
+    assert fake_time.now <= 11.0  # stopped at the first byte past the deadline
+
+
+# --- echoed credentials ---------------------------------------------------------------------
+
+ODD_KEY, ODD_SECRET = "ak/1+2=é?x", 'sk"\\/9&z'
+
+
+def echoes(api_key: str, secret: str) -> list[str]:
+    """Ways an answer may spell the credentials back."""
+    basic = base64.b64encode(f"{api_key}:{secret}".encode()).decode()
+    found = []
+    for value in (api_key, secret):
+        found += [value, json.dumps(value)[1:-1], json.dumps(value)[1:-1].replace("/", "\\/"),
+                  json.dumps(value, ensure_ascii=False)[1:-1], quote(value, safe=""), quote(value, safe="").lower(),
+                  quote_plus(value)]
+    return found + [basic]
+
+
+def test_every_spelling_of_an_echoed_credential_is_masked(fake_amplitude: FakeAmplitude, fake_time: FakeTime) -> None:
+    fake_amplitude.api_key, fake_amplitude.secret_key = ODD_KEY, ODD_SECRET
+    spelled = echoes(ODD_KEY, ODD_SECRET)
+    # Long enough that the message is cut: the cut must come after the masking.
+    fake_amplitude.answer("list", 401, "x" * 150 + " ".join(spelled), headers={"Content-Type": "text/plain"})
+    fake_amplitude.answer("list", 400, json.dumps({"error": {"message": "bad: " + " ".join(spelled)}}))
+    with AmplitudeClient(ODD_KEY, ODD_SECRET, base_url=fake_amplitude.url, sleep=fake_time.sleep,
+                         clock=fake_time.clock) as client:
+        for _ in range(2):
+            with pytest.raises(AmplitudeError) as caught:
+                client.list_cohorts()
+            message = str(caught.value)
+            assert "********" in message
+            for spelling in spelled:
+                for start in range(len(spelling) - 3):  # no fragment of four characters either
+                    assert spelling[start:start + 4] not in message, (spelling, message)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner, Result
@@ -155,3 +157,35 @@ def test_terminal_progress_rewrites_one_line(capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert err.startswith("\rwaiting: JOB INPROGRESS (0s)\rwaiting: JOB COMPLETED (5s) \n")
     assert err.endswith("warning: Amplitude answered HTTP 502 while downloading export r; retry 1 of 8 in 2s\n")
+
+
+def test_a_401_echoing_the_credentials_prints_none_of_them(fake_amplitude: FakeAmplitude, sleeps: list[float]) -> None:
+    """The issue: an Amplitude 401 that echoes credentials was printed by `cohorts list`."""
+    api_key, secret = "ak/1+2=é?x-9f8e", 'sk"\\/9&z+Q=='
+    basic = base64.b64encode(f"{api_key}:{secret}".encode()).decode()
+    spelled = []
+    for value in (api_key, secret):
+        spelled += [value, json.dumps(value)[1:-1], json.dumps(value)[1:-1].replace("/", "\\/"),
+                    json.dumps(value, ensure_ascii=False)[1:-1], quote(value, safe=""), quote(value, safe="").lower()]
+    spelled.append(basic)
+    echo = "Invalid credentials " + "x" * 120 + " " + " | ".join(f"Basic {s}" for s in spelled)
+    fake_amplitude.answer("list", 401, echo, headers={"Content-Type": "text/plain"})
+    fake_amplitude.answer("list", 401, json.dumps({"error": {"message": echo, "auth": spelled}}))
+    for _ in range(2):
+        result = run("list", "--amplitude-url", fake_amplitude.url,
+                     env={"AMPLITUDE_API_KEY": api_key, "AMPLITUDE_SECRET_KEY": secret})
+        assert result.exit_code == 1 and "HTTP 401" in result.stderr and "********" in result.stderr
+        for spelling in spelled:
+            for start in range(len(spelling) - 4):  # not even five characters of one
+                assert spelling[start:start + 5] not in result.output, (spelling, result.output)
+
+
+def test_the_status_poll_ends_by_the_timeout_with_retries_pending(fake_amplitude: FakeAmplitude,
+                                                                  sleeps: list[float], tmp_path: Path) -> None:
+    fake_amplitude.fail("status", 503, times=20, retry_after="50")
+    result = run("download", "26umsb5", "-o", str(tmp_path / "c.csv"), "--timeout", "30",
+                 "--amplitude-url", fake_amplitude.url)
+    assert result.exit_code == 1
+    assert "error: timeout reached: no status for export req-1 after 0s (timeout 30s" in result.stderr
+    assert "add --request-id req-1" in result.stderr
+    assert sum(sleeps) <= 30 and not (tmp_path / "c.csv").exists()
