@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .diagnostics import InputError
 from .template import as_text
@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 
+REQUEST_LOG = 1000  # requests kept in the log by default: the last ones, a ring
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -60,11 +63,39 @@ def member_key(value: Any) -> str:
     return as_text(value) if isinstance(value, (str, int, float, bool)) else json.dumps(value, sort_keys=True)
 
 
+class _Identities:
+    """A list's members by each mapped value they hold: (variable, value as text) → keys."""
+
+    def __init__(self, rows: Iterable[tuple[str, str]]):
+        self.values: dict[str, dict[str, str]] = {}
+        self.by_value: dict[tuple[str, str], set[str]] = {}
+        for key, text in rows:
+            values = json.loads(text)
+            if not isinstance(values, dict):
+                continue
+            self.values[key] = {name: member_key(value) for name, value in values.items()}
+            for name, value in self.values[key].items():
+                self.by_value.setdefault((name, value), set()).add(key)
+
+    def matching(self, values: Mapping[str, Any]) -> list[str]:
+        """The keys of members sharing a variable with ``values`` and agreeing on all they share."""
+        wanted = {name: member_key(value) for name, value in values.items()}
+        candidates: set[str] = set()
+        for pair in wanted.items():
+            candidates |= self.by_value.get(pair, set())
+        return sorted(key for key in candidates
+                      if all(self.values[key].get(name, value) == value for name, value in wanted.items()))
+
+
 class Store:
     """Lists, members, traits and the request log of one served integration."""
 
-    def __init__(self, path: str = ":memory:", integration: str | None = None):
+    def __init__(self, path: str = ":memory:", integration: str | None = None, *,
+                 request_log: int = REQUEST_LOG):
+        if request_log < 1:
+            raise InputError(f"the request log must keep at least 1 request, not {request_log}")
         self.path = path
+        self.request_log = request_log
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.executescript(_SCHEMA)
@@ -134,14 +165,36 @@ class Store:
                     (list_key, key, self._seq, json.dumps(values, ensure_ascii=False)))
             return int(self._scalar("SELECT COUNT(*) FROM members WHERE list_key = ?", (list_key,)))
 
-    def remove_members(self, list_key: str, keys: Iterable[str]) -> tuple[int, int]:
-        """Remove members (absent ones are no error: removing is idempotent); how many were
-        members, and the size after."""
+    def remove_members(self, list_key: str, members: Iterable[str | tuple[str, Mapping[str, Any]]]
+                       ) -> tuple[int, int]:
+        """Remove members (absent ones are no error: removing is idempotent); how many of
+        ``members`` were members, and the size after.
+
+        A member to remove is its key, or its key and mapped values. A key no member has
+        falls back to identity: the members whose stored values share a mapping variable
+        with the values given, and agree on every one they share — so remove items that
+        carry another id than the add items did (only ``$user_id`` where the adds carried
+        ``$email`` first) still find the user."""
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            cursor = self._db.executemany("DELETE FROM members WHERE list_key = ? AND key = ?",
-                                          ((list_key, key) for key in keys))
-            removed = max(cursor.rowcount, 0)
+            removed = 0
+            index: _Identities | None = None  # built at the first miss, once per batch
+            for member in members:
+                key, values = (member, {}) if isinstance(member, str) else member
+                cursor = self._db.execute("DELETE FROM members WHERE list_key = ? AND key = ?", (list_key, key))
+                if cursor.rowcount > 0:
+                    removed += 1
+                    continue
+                if not values:
+                    continue
+                if index is None:
+                    index = _Identities(self._db.execute(
+                        'SELECT key, "values" FROM members WHERE list_key = ?', (list_key,)).fetchall())
+                gone = 0
+                for found in index.matching(values):
+                    gone += self._db.execute("DELETE FROM members WHERE list_key = ? AND key = ?",
+                                             (list_key, found)).rowcount
+                removed += gone > 0
             return removed, int(self._scalar("SELECT COUNT(*) FROM members WHERE list_key = ?", (list_key,)))
 
     # --- traits (property-based) ----------------------------------------------------
@@ -161,10 +214,15 @@ class Store:
 
     # --- requests -------------------------------------------------------------------
     def record_request(self, record: dict[str, Any]) -> int:
-        with self._lock:
+        """Log a request; only the last :attr:`request_log` are kept (a ring: the oldest go)."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
             cursor = self._db.execute("INSERT INTO requests (record) VALUES (?)",
                                       (json.dumps({"time": _now(), **record}, ensure_ascii=False),))
-            return int(cursor.lastrowid or 0)
+            seq = int(cursor.lastrowid or 0)
+            # seq only grows (the newest row is never deleted), so the last N are seq > seq - N
+            self._db.execute("DELETE FROM requests WHERE seq <= ?", (seq - self.request_log,))
+            return seq
 
     def requests(self) -> list[dict[str, Any]]:
         with self._lock:

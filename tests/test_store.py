@@ -104,3 +104,36 @@ def test_concurrent_batches_are_all_kept():
 def test_member_keys_are_text():
     assert member_key("a") == "a" and member_key(12) == "12" and member_key(True) == "true"
     assert member_key({"b": 1, "a": 2}) == '{"a": 2, "b": 1}'
+
+
+def test_the_request_log_is_a_ring_of_the_last_n(tmp_path: Path):
+    store = Store(request_log=3)
+    for n in range(7):
+        store.record_request({"n": n})
+    assert [(r["seq"], r["n"]) for r in store.requests()] == [(5, 4), (6, 5), (7, 6)]
+    # a file keeps counting across runs, and a smaller ring trims what an earlier run left
+    path = str(tmp_path / "state.sqlite")
+    first = Store(path, request_log=10)
+    for n in range(6):
+        first.record_request({"n": n})
+    first.close()
+    second = Store(path, request_log=2)
+    second.record_request({"n": 6})
+    assert [(r["seq"], r["n"]) for r in second.requests()] == [(6, 5), (7, 6)]
+    second.close()
+    with pytest.raises(InputError, match="at least 1"):
+        Store(request_log=0)
+
+
+def test_removing_falls_back_to_the_identity_the_remove_items_carry():
+    store = Store()
+    store.create_list(1, {})
+    store.add_members("1", [("a@x", {"email": "a@x", "uid": "u1"}), ("b@x", {"email": "b@x", "uid": "u2"}),
+                            ("u3", {"uid": "u3"})])
+    # by another variable than the key; one that agrees on nothing shared; then the other way round
+    assert store.remove_members("1", [("u1", {"uid": "u1"}), ("u2", {"uid": "u9", "email": "b@x"}),
+                                      ("c@x", {"email": "c@x", "uid": "u3"}), ("zz", {"uid": "zz"})]) == (2, 1)
+    assert [m["key"] for m in store.snapshot()["lists"][0]["members"]] == ["b@x"]
+    # an item that agrees with nobody on a shared variable, and numbers compared as text
+    store.add_members("1", [("n", {"uid": 7})])
+    assert store.remove_members("1", [("7", {"uid": "7"})]) == (1, 1)
