@@ -29,7 +29,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, NoReturn, Union
+from typing import Any, Callable, Mapping, NoReturn, Union
 
 from .diagnostics import InputError, PathElement, PayloadMismatch, excerpt, format_path
 from .template import Position, Template, as_text
@@ -157,12 +157,13 @@ def compile_node(template: Template) -> Node:
         raise InputError(f"{template.where} is not a JSON template that can be matched: {exc}") from None
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, redact: Callable[[str], str] | None = None) -> str:
+    """A value for a message, cut short; ``redact`` (a masker) runs before the cut."""
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
         text = repr(value)
-    return excerpt(text, _SHOW_LIMIT, fold_space=False)
+    return excerpt(text, _SHOW_LIMIT, redact=redact, fold_space=False)
 
 
 def json_equal(a: Any, b: Any) -> bool:
@@ -224,12 +225,14 @@ class PayloadMatcher:
         return cls(payload.where, compile_node(payload), compile_node(item) if item is not None else None,
                    frozenset(item_variables) | {"amp_in_cohort", "amp_operation"}, frozenset(secrets))
 
-    def match(self, document: Any, known: Mapping[str, Any] = {}, hints: Mapping[str, Any] = {}) -> Captured:
+    def match(self, document: Any, known: Mapping[str, Any] = {}, hints: Mapping[str, Any] = {}, *,
+              redact: Callable[[str], str] | None = None) -> Captured:
         """The variables ``document`` carries; raises :class:`PayloadMismatch` if it does not fit.
         ``known`` are values the body must carry (the values file's fields, a URL's list id);
         ``hints`` are likely values (the values file's cohort) that only settle how an ambiguous
-        string splits — a body that does not carry them still matches."""
-        run = _Run(self, known, hints)
+        string splits — a body that does not carry them still matches. ``redact`` masks the
+        values a mismatch quotes, before they are cut short."""
+        run = _Run(self, known, hints, redact)
         run.walk(self.root, document, (), None)
         run.resolve()
         return Captured(run.scope, tuple(run.items) if run.items is not None else None)
@@ -238,8 +241,10 @@ class PayloadMatcher:
 class _Run:
     """One match: bindings grow as the walk goes; ambiguous strings wait in ``deferred``."""
 
-    def __init__(self, matcher: PayloadMatcher, known: Mapping[str, Any], hints: Mapping[str, Any]):
+    def __init__(self, matcher: PayloadMatcher, known: Mapping[str, Any], hints: Mapping[str, Any],
+                 redact: Callable[[str], str] | None = None):
         self.matcher = matcher
+        self.redact = redact
         self.hints = hints
         self.scope: dict[str, Any] = dict(known)
         self.items: list[dict[str, Any]] | None = None
@@ -249,6 +254,9 @@ class _Run:
         if secret:
             got = "a different value (not shown: it is secret)"
         raise PayloadMismatch(format_path(path), expected, got, secret)
+
+    def show(self, value: Any) -> str:
+        return _show(value, self.redact)
 
     def lookup(self, name: str, item: dict[str, Any] | None) -> Any:
         if item is not None and name in item:
@@ -262,24 +270,24 @@ class _Run:
             target[name] = value
         elif not same_value(current, value):
             secret = name in self.matcher.secrets
-            shown = f"${name}" if secret else f"{_show(current)} (${name})"
-            self.fail(path, shown, _show(value), secret)
+            shown = f"${name}" if secret else f"{self.show(current)} (${name})"
+            self.fail(path, shown, self.show(value), secret)
 
     def walk(self, node: Node, value: Any, path: Path, item: dict[str, Any] | None) -> None:
         if isinstance(node, Literal):
             if not json_equal(node.value, value):
-                self.fail(path, _show(node.value), _show(value))
+                self.fail(path, self.show(node.value), self.show(value))
         elif isinstance(node, Capture):
             self.capture(node.name, value, path, item)
         elif isinstance(node, Pattern):
             if not isinstance(value, str):
-                self.fail(path, _describe(node), _show(value))
+                self.fail(path, _describe(node), self.show(value))
             self.string(node, value, path, item, "a string like")
         elif isinstance(node, Obj):
             self.object(node, value, path, item)
         else:
             if not isinstance(value, list) or len(value) != len(node.elements):
-                self.fail(path, _describe(node), _show(value))
+                self.fail(path, _describe(node), self.show(value))
             for i, (child, element) in enumerate(zip(node.elements, value)):
                 self.walk(child, element, path + (i,), item)
 
@@ -293,7 +301,7 @@ class _Run:
     def capture(self, name: str, value: Any, path: Path, item: dict[str, Any] | None) -> None:
         if name == "items" and item is None:
             if not isinstance(value, list):
-                self.fail(path, "an array of items ($items)", _show(value))
+                self.fail(path, "an array of items ($items)", self.show(value))
             self.items = []
             if self.matcher.item is None:
                 return
@@ -303,12 +311,12 @@ class _Run:
                 self.walk(self.matcher.item, element, path + (i,), scope)
             return
         if name == "amp_in_cohort" and not isinstance(value, bool):
-            self.fail(path, "true or false ($amp_in_cohort)", _show(value))
+            self.fail(path, "true or false ($amp_in_cohort)", self.show(value))
         self.bind(name, value, path, item)
 
     def object(self, node: Obj, value: Any, path: Path, item: dict[str, Any] | None) -> None:
         if not isinstance(value, dict):
-            self.fail(path, "an object", _show(value))
+            self.fail(path, "an object", self.show(value))
         for key, child in node.keys:
             if key not in value:
                 self.fail(path + (key,), _describe(child), "nothing: the key is missing")
@@ -319,12 +327,12 @@ class _Run:
             regex, _ = pattern.regex()
             found = next((k for k in rest if re.fullmatch(regex, k, re.DOTALL)), None)
             if found is None:
-                self.fail(path, f"a key like {pattern.display}", f"keys {_show(sorted(value))}")
+                self.fail(path, f"a key like {pattern.display}", f"keys {self.show(sorted(value))}")
             rest.remove(found)
             self.string(pattern, found, path + (found,), item, "a key like")
             self.walk(child, value[found], path + (found,), item)
         if rest:
-            self.fail(path + (rest[0],), "no such key (the template has none here)", _show(value[rest[0]]))
+            self.fail(path + (rest[0],), "no such key (the template has none here)", self.show(value[rest[0]]))
 
     def resolve(self) -> None:
         # Request-level strings first, then each item's in turn; within a group, the string
@@ -351,9 +359,9 @@ class _Run:
             found = re.fullmatch(regex, text, re.DOTALL)
         if found is None:
             secret = bool(pattern.names & self.matcher.secrets)
-            shown = [f"${n} = {_show(v)}" for n, v in bound.items() if n not in self.matcher.secrets]
+            shown = [f"${n} = {self.show(v)}" for n, v in bound.items() if n not in self.matcher.secrets]
             self.fail(path, f"{what} {pattern.display}" + (f" with {', '.join(shown)}" if shown else ""),
-                      _show(text), secret)
+                      self.show(text), secret)
         for name, group in groups.items():
             self.bind(name, found.group(group), path, item)
 

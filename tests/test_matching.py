@@ -161,3 +161,11 @@ def test_match_text_reads_header_values():
     assert match_text(template, "App k-1", {"api_key": "k-1"}) == {}
     assert match_text(template, "App k-2", {"api_key": "k-1"}) is None
     assert match_text(template, "Bearer k-1") is None
+
+
+def test_a_mismatch_masks_what_it_quotes_before_cutting_it():
+    secret = "sk-live-0123456789abcdef"
+    m = matcher('{"name": "x"}')
+    problem = mismatch(m, {"name": "a" * 50 + secret}, redact=lambda text: text.replace(secret, "********"))
+    assert problem.got == '"' + "a" * 50 + '********"'
+    assert not any(secret[:i] in str(problem) for i in range(6, len(secret)))
