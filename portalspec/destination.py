@@ -27,6 +27,7 @@ import json
 import os
 import random
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request as WsgiRequest
 from werkzeug.wrappers import Response as WsgiResponse
 
+from .bodies import MAX_DEPTH, BodyError, read_json
 from .compiler import CompiledEndpoint
 from .diagnostics import InputError, PayloadMismatch, excerpt
 from .headers import Headers
@@ -49,14 +51,16 @@ from .masking import MASK
 from .matching import Captured, PayloadMatcher, match_text, same_value
 from .model import Definition
 from .render import COHORT_VARIABLES
-from .store import Store, member_key
+from .store import REQUEST_LOG, Store, member_key
 from .template import Template, as_text
 from .validate import load
 from .values import Values
 
 CONTROL_PREFIX = "/_portalspec/"
 BODY_EXCERPT = 500
-MAX_BODY = 64 * 1024 * 1024
+MAX_BODY = 64 * 1024 * 1024  # bytes: a larger body is answered 413 without being read
+BODY_TIMEOUT = 60.0  # seconds to receive a whole body (the socket timeout bounds each wait)
+_CHUNK = 64 * 1024
 _PATH_SAFE = "!$&'()*+,;=:@-._~"  # what a path segment may hold unencoded (RFC 3986 pchar)
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _MARKER = re.compile(f"{_OPEN}(\\d+){_CLOSE}")
@@ -181,7 +185,15 @@ class Destination:
 
     def __init__(self, integration: Integration, values: Values, *, store: Store | None = None,
                  faults: Faults = Faults(), log: Callable[[str], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, max_body_bytes: int = MAX_BODY,
+                 body_timeout: float = BODY_TIMEOUT, clock: Callable[[], float] = time.monotonic):
+        if max_body_bytes < 1:
+            raise InputError(f"the body size cap must be 1 byte or more, not {max_body_bytes}")
+        if body_timeout <= 0:
+            raise InputError(f"the body timeout must be more than 0 seconds, not {body_timeout:g}")
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
+        self.clock = clock
         self.integration = integration
         self.definition = integration.definition
         self.values = values
@@ -263,8 +275,9 @@ class Destination:
 
     # --- the WSGI app -------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = WsgiRequest(environ)
-        request.max_content_length = MAX_BODY
+        # populate_request=False: a request kept in its own environ is a reference cycle,
+        # which held every body (and its cached copy) until the garbage collector ran.
+        request = WsgiRequest(environ, populate_request=False)
         return self.respond(request)(environ, start_response)
 
     def respond(self, request: WsgiRequest) -> WsgiResponse:
@@ -276,12 +289,20 @@ class Destination:
             if control:
                 outcome = self._control(request, path)
             else:
-                body = request.get_data(cache=True)
-                outcome = self._endpoint(request, path, body)
-        except HTTPException as exc:  # a body over MAX_BODY, say
+                read = self._read_body(request.environ)
+                if isinstance(read, _Outcome):  # a body that cannot be read at all
+                    outcome = read
+                else:
+                    body = read
+                    outcome = self._endpoint(request, path, body)
+        except HTTPException as exc:
             outcome = _error(exc.code or 400, exc.description or exc.name)
         except Exception as exc:  # noqa: BLE001 - a bug must answer 500, not kill the connection
-            outcome = _error(500, f"portalspec serve failed on this request: {type(exc).__name__}: {exc}")
+            outcome = _error(500, excerpt(f"portalspec serve failed on this request: {type(exc).__name__}: {exc}",
+                                          BODY_EXCERPT, redact=self.masker, fold_space=False))
+        if outcome.status >= 400:  # an error may quote what came: never a secret, in any spelling
+            outcome = replace(outcome, body=self._mask_json(outcome.body),
+                              message=self.masker(outcome.message) if outcome.message else outcome.message)
         response = WsgiResponse(json.dumps(outcome.body, ensure_ascii=False), outcome.status,
                                 mimetype="application/json", headers=list(outcome.headers))
         shown = self.masker(path)
@@ -289,16 +310,73 @@ class Destination:
             self.store.record_request({
                 "method": request.method, "path": shown, "endpoint": outcome.endpoint or None,
                 "status": outcome.status, "injected": outcome.injected,
-                "headers": {k: (MASK if k.lower() in self._secret_headers else self.masker(v))
+                "headers": {self.masker(k): (MASK if k.lower() in self._secret_headers else
+                                             excerpt(v, BODY_EXCERPT, redact=self.masker, fold_space=False))
                             for k, v in request.headers.items()},
-                "body": excerpt(body.decode("utf-8", "replace"), BODY_EXCERPT, redact=self.masker, fold_space=False), "message": outcome.message,
+                "body": self._body_excerpt(body), "message": outcome.message,
             })
         if self.log is not None:
             ms = (time.perf_counter() - started) * 1000
             self.log(f"{request.method} {shown} {outcome.status} {outcome.endpoint or '-'} {ms:.1f}ms"
                      + (" [injected]" if outcome.injected else "")
-                     + (f": {self.masker(outcome.message)}" if outcome.message and outcome.status >= 400 else ""))
+                     + (f": {outcome.message}" if outcome.message and outcome.status >= 400 else ""))
         return response
+
+    def _read_body(self, environ: Mapping[str, Any]) -> bytes | _Outcome:
+        """The request body, read in chunks: over ``max_body_bytes`` is a 413 (before reading,
+        when Content-Length says so), not all there within ``body_timeout`` (or a socket
+        timeout while waiting for it) a 408, and a body that ends before its Content-Length
+        a 400. A body neither sized nor chunked is empty."""
+        cap = self.max_body_bytes
+        chunked = "wsgi.input_terminated" in environ
+        try:
+            length: int | None = int(environ.get("CONTENT_LENGTH") or "") if not chunked else None
+        except ValueError:
+            length = None
+        if length is not None and length < 0:
+            length = None
+        if length is None and not chunked:
+            return b""
+        if length is not None and length > cap:
+            return _error(413, f"the body is {length:,} bytes (Content-Length), more than the {cap:,} "
+                                "this destination accepts")
+        stream = environ["wsgi.input"]
+        deadline = self.clock() + self.body_timeout
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while length is None or size < length:
+                wanted = min(_CHUNK, cap + 1 - size, (length - size) if length is not None else _CHUNK)
+                chunk = stream.read(wanted)
+                if not chunk:
+                    if length is not None:
+                        return _error(400, f"the body ended after {size:,} of its {length:,} bytes (Content-Length)")
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > cap:
+                    return _error(413, f"the body is more than the {cap:,} bytes this destination accepts")
+                if self.clock() > deadline:
+                    return _error(408, f"the body did not arrive within {self.body_timeout:g} s")
+        except socket.timeout:
+            return _error(408, f"the body stopped arriving after {size:,} bytes (the socket timed out)")
+        except OSError as exc:  # a malformed chunk, a connection reset
+            return _error(400, f"the body could not be read after {size:,} bytes: {exc}")
+        return b"".join(chunks)
+
+    def _body_excerpt(self, body: bytes) -> str:
+        """The body's first characters for the request log, secrets masked before the cut.
+
+        Only a window of the body is decoded and masked (a 60 MB body is not copied as
+        text); it is grown until, masked, it reaches past the cut by the longest secret
+        spelling, so a secret crossing the window's end lies beyond the cut."""
+        longest = max((len(s) for s in self.masker.spellings), default=0)
+        size = 4 * (BODY_EXCERPT + longest)
+        while True:
+            text = body[:size].decode("utf-8", "replace")
+            if size >= len(body) or len(self.masker(text)) >= BODY_EXCERPT + longest:
+                return excerpt(text, BODY_EXCERPT, redact=self.masker, fold_space=False)
+            size *= 4
 
     def _control(self, request: WsgiRequest, path: str) -> _Outcome:
         views = {"/_portalspec/state": self.state, "/_portalspec/requests": self.requests}
@@ -356,16 +434,25 @@ class Destination:
         return replace(outcome, headers=tuple(extra) + outcome.headers)
 
     def _handle(self, routes: list[_Route], request: WsgiRequest, args: Mapping[str, str], body: bytes) -> _Outcome:
+        # Parsed once for every route; a body that is not usable JSON is refused (400) in
+        # _try, after the credentials and the path, so the order of checks holds.
+        document: Any = None
+        unreadable: str | None = None
+        try:
+            document = read_json(body, what="the body", max_bytes=self.max_body_bytes, max_depth=MAX_DEPTH)
+        except BodyError as exc:
+            unreadable = str(exc)
         first: _Outcome | None = None
         for route in routes:
-            outcome = self._try(route, request, args, body)
+            outcome = self._try(route, request, args, document, unreadable)
             if outcome.status != 400 or len(routes) == 1:
                 return outcome
             first = first or outcome
         assert first is not None
         return first
 
-    def _try(self, route: _Route, request: WsgiRequest, args: Mapping[str, str], body: bytes) -> _Outcome:
+    def _try(self, route: _Route, request: WsgiRequest, args: Mapping[str, str], document: Any,
+             unreadable: str | None) -> _Outcome:
         name = route.endpoint.name
         problem = self._check_auth(route, request)
         if problem is not None:
@@ -376,16 +463,10 @@ class Destination:
                 secret = variable in self.definition.secret_variables
                 shown = "" if secret else f" '{value}' (this destination's is '{as_text(self.env[variable])}')"
                 return _error(404, f"unknown ${variable}{shown} in the path", name)
+        if unreadable is not None:
+            return _error(400, unreadable, name)
         try:
-            document = json.loads(body.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            return _error(400, f"the body is not UTF-8 (byte {exc.start})", name)
-        except json.JSONDecodeError as exc:
-            return _error(400, f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", name)
-        except RecursionError:
-            return _error(400, "the body is nested too deeply", name)
-        try:
-            captured = route.matcher.match(document, {**self.env, **from_path}, self.hints)
+            captured = route.matcher.match(document, {**self.env, **from_path}, self.hints, redact=self.masker)
         except PayloadMismatch as exc:
             status = 401 if exc.secret else 400
             return _error(status, f"the body does not match the {name} payload template: {exc}", name,
@@ -432,7 +513,9 @@ class Destination:
                 list_id = find_list_id(spec.path, document)
             except JSONPathError as exc:
                 return _error(400, f"no list id in the request: {exc}", "create_list")
-            self.store.create_list(list_id, masked)  # an existing id is kept as it is: creating is idempotent
+            if not self.store.create_list(list_id, masked):
+                # As a real API would: the sender learns the list is there (and keeps it as it is).
+                return _error(409, f"a list '{as_text(list_id)}' exists already", "create_list", list_id=list_id)
             return _Outcome(200, {}, "create_list")
         list_id = self._create_new_list(masked)
         if spec.source == "response_header":
@@ -478,7 +561,8 @@ class Destination:
         if adding:
             size = self.store.add_members(key, members)
             return _Outcome(200, {"list_id": list_id, "added": len(members), "size": size}, name)
-        removed, size = self.store.remove_members(key, [k for k, _ in members])
+        # By key, or else by whichever mapped values the remove items carry (store.remove_members)
+        removed, size = self.store.remove_members(key, members)
         return _Outcome(200, {"list_id": list_id, "removed": removed, "not_members": len(members) - removed,
                               "size": size}, name)
 
@@ -504,17 +588,20 @@ def _spelling(template: Template) -> str:
 
 def build_destination(definition: DefinitionSource, values: ValuesSource, *, state: str | None = None,
                       faults: Faults = Faults(), log: Callable[[str], None] | None = None,
-                      sleep: Callable[[float], None] = time.sleep) -> Destination:
+                      sleep: Callable[[float], None] = time.sleep, max_body_bytes: int = MAX_BODY,
+                      body_timeout: float = BODY_TIMEOUT, request_log: int = REQUEST_LOG) -> Destination:
     """A :class:`Destination` from a definition (path, Definition or Integration) and values
-    (path or Values); ``state`` is a SQLite file (default: in memory)."""
+    (path or Values); ``state`` is a SQLite file (default: in memory); ``request_log``
+    requests are kept in the log (the last ones)."""
     if isinstance(definition, Integration):
         integration = definition
     else:
         integration = compile_definition(definition if isinstance(definition, Definition) else load(definition))
     values = values if isinstance(values, Values) else load_values(values)
-    store = Store(state or ":memory:", integration=integration.definition.name)
+    store = Store(state or ":memory:", integration=integration.definition.name, request_log=request_log)
     try:
-        return Destination(integration, values, store=store, faults=faults, log=log, sleep=sleep)
+        return Destination(integration, values, store=store, faults=faults, log=log, sleep=sleep,
+                           max_body_bytes=max_body_bytes, body_timeout=body_timeout)
     except Exception:
         store.close()
         raise

@@ -16,6 +16,9 @@ from .diagnostics import InputError
 
 # How often a background server looks for a stop request: short, so tests stop at once.
 _POLL = 0.05
+# Seconds a connection may keep the server waiting on one read or write: a client that
+# announces a body it does not send (or stops reading) is cut off, and its thread freed.
+SOCKET_TIMEOUT = 5.0
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -28,8 +31,12 @@ class _QuietHandler(WSGIRequestHandler):
 class DestinationServer:
     """A destination listening on ``host:port`` (port 0: a free one, see :attr:`url`)."""
 
-    def __init__(self, destination: Destination, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, destination: Destination, host: str = "127.0.0.1", port: int = 0, *,
+                 socket_timeout: float = SOCKET_TIMEOUT):
+        if socket_timeout <= 0:
+            raise InputError(f"the socket timeout must be more than 0 seconds, not {socket_timeout:g}")
         self.destination = destination
+        self.socket_timeout = socket_timeout
         # Bound here, not by make_server: werkzeug reports a bind error by printing and calling
         # sys.exit, which a library must not do. It serves a socket it is given (fd) as is.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -42,8 +49,11 @@ class DestinationServer:
             listener.close()
             raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         try:
+            # A handler class per server: socketserver applies its ``timeout`` to each
+            # connection (every read and write), werkzeug turns a timeout into a closed one.
+            handler = type("_Handler", (_QuietHandler,), {"timeout": socket_timeout})
             self._server: BaseWSGIServer = make_server(host, port, destination, threaded=True,
-                                                       request_handler=_QuietHandler, fd=listener.fileno())
+                                                       request_handler=handler, fd=listener.fileno())
         finally:
             listener.close()  # the server holds its own duplicate of the socket
         self._thread: threading.Thread | None = None

@@ -46,16 +46,27 @@ class RunningDestination:
 @contextlib.contextmanager
 def running_destination(definition: "DefinitionSource", values: "ValuesSource", *, host: str = "127.0.0.1",
                         port: int = 0, state: str | None = None, log: Callable[[str], None] | None = None,
+                        socket_timeout: float | None = None, max_body_bytes: int | None = None,
+                        body_timeout: float | None = None, request_log: int | None = None,
                         **faults: Any) -> Iterator[RunningDestination]:
     """Serve ``definition`` (a path, Definition or Integration) with ``values`` (a path or
     Values) until the block ends. ``faults`` are :class:`~portalspec.destination.Faults`
-    fields: ``fail_rate``, ``fail_status``, ``retry_after``, ``latency_ms``, ``seed``."""
-    from .destination import Faults, build_destination
-    from .serve import DestinationServer
+    fields: ``fail_rate``, ``fail_status``, ``retry_after``, ``latency_ms``, ``seed``. The
+    limits default to ``portalspec serve``'s: ``socket_timeout`` (seconds per read or write),
+    ``max_body_bytes`` (413 above), ``body_timeout`` (seconds for a whole body, 408 after),
+    ``request_log`` (requests kept in the log)."""
+    from .destination import BODY_TIMEOUT, MAX_BODY, Faults, build_destination
+    from .serve import SOCKET_TIMEOUT, DestinationServer
+    from .store import REQUEST_LOG
 
-    destination = build_destination(definition, values, state=state, faults=Faults(**faults), log=log)
+    destination = build_destination(
+        definition, values, state=state, faults=Faults(**faults), log=log,
+        max_body_bytes=MAX_BODY if max_body_bytes is None else max_body_bytes,
+        body_timeout=BODY_TIMEOUT if body_timeout is None else body_timeout,
+        request_log=REQUEST_LOG if request_log is None else request_log)
     try:
-        with DestinationServer(destination, host, port) as server:
+        with DestinationServer(destination, host, port,
+                               socket_timeout=SOCKET_TIMEOUT if socket_timeout is None else socket_timeout) as server:
             yield RunningDestination(server)
     finally:
         destination.store.close()

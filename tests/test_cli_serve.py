@@ -126,3 +126,31 @@ def test_only_500_and_429_can_be_injected():
     result = CliRunner().invoke(main, ["serve", str(INFOBIP / "integration.yaml"), "--values",
                                        str(INFOBIP / "values.yaml"), "--fail-status", "404"])
     assert result.exit_code == 2
+
+
+def test_serve_passes_the_limits_on():
+    process, url = start("--max-body-bytes", "300", "--request-log", "2", "--socket-timeout", "0.5",
+                         "--body-timeout", "30")
+    try:
+        too_large = httpx.post(f"{url}/people/2/lists", content=b"x" * 400, headers=AUTH, timeout=10)
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10) as sock:
+            sock.sendall(b"POST /people/2/lists HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{")
+            short = b""
+            while chunk := sock.recv(65536):  # the server answers, then closes: bounded by its 0.5 s
+                short += chunk
+        created = httpx.post(f"{url}/people/2/lists", json=CREATE, headers=AUTH, timeout=10)
+        log = httpx.get(f"{url}/_portalspec/requests", timeout=10).json()
+    finally:
+        code, err = interrupt(process)
+    assert too_large.status_code == 413 and "300" in too_large.json()["error"]
+    assert short.startswith(b"HTTP/1.1 408")
+    assert created.status_code == 200
+    assert [r["status"] for r in log] == [408, 200]  # the last 2 of 3
+    assert code == 0 and "Traceback" not in err
+
+
+def test_the_limits_are_checked():
+    for option in (["--max-body-bytes", "0"], ["--request-log", "0"], ["--socket-timeout", "0"]):
+        result = CliRunner().invoke(main, ["serve", str(INFOBIP / "integration.yaml"), "--values",
+                                           str(INFOBIP / "values.yaml"), *option])
+        assert result.exit_code == 2, option

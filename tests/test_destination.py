@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import gc
+import io
 import json
 import threading
+import tracemalloc
 from typing import Any
 from urllib.parse import quote
 
@@ -363,3 +366,227 @@ def test_a_secret_in_a_body_is_checked_like_a_credential_and_masked():
     assert post(client, "/lists", {"name": "[Amplitude] Beta", "token": "tok:tok-1"}, BEARER).status_code == 200
     assert client.get("/_portalspec/state").json["lists"][0]["request"]["token"] == "tok:********"
     assert "tok-1" not in json.dumps(client.get("/_portalspec/requests").json)
+
+
+# --- hostile bodies, limits, memory (issue 9) ---------------------------------------------
+
+@pytest.mark.parametrize("fragment, says", [
+    ("1" * 5000, "digits"),  # past Python's int digit limit: was a 500
+    ('"\\ud800"', "lone surrogate"),  # no UTF-8 output can carry it: was a 500 (the store failed)
+    ("NaN", "NaN"),
+    ("-Infinity", "Infinity"),
+    ("1e999", "beyond"),
+    ("[" * 10_000 + "]" * 10_000, "nested too deeply"),
+], ids=["5000-digits", "lone-surrogate", "NaN", "-Infinity", "1e999", "deep"])
+def test_every_malformed_body_is_a_400_with_the_reason_and_changes_nothing(fragment: str, says: str):
+    client = Client(example("infobip"))
+    list_id = create_infobip(client)
+    before = client.get("/_portalspec/state").json
+    body = '{"userIds": [' + fragment + '], "context": ' + json.dumps(CONTEXT) + "}"
+    response = post(client, f"/people/2/lists/{list_id}/add", body, INFOBIP_AUTH)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert says in response.json["error"]
+    assert client.get("/_portalspec/state").json == before
+    assert client.get("/_portalspec/requests").json[-1]["status"] == 400
+
+
+def test_a_lone_surrogate_in_a_create_is_400_and_creates_nothing():
+    client = Client(example("infobip"))
+    response = post(client, "/people/2/lists", '{"name": "[Amplitude] \\ud800: 1234", "context": '
+                    + json.dumps(CONTEXT) + "}", INFOBIP_AUTH)
+    assert response.status_code == 400 and "surrogate" in response.json["error"]
+    assert client.get("/_portalspec/state").json["lists"] == []
+
+
+def test_credentials_still_come_before_a_malformed_body():
+    client = Client(example("infobip"))
+    response = post(client, "/people/2/lists", "1" * 5000, {"Authorization": "App wrong"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("size, declared", [(2000, True), (2000, False), (1025, True)])
+def test_a_body_over_the_cap_is_413_with_a_json_error(size: int, declared: bool):
+    client = Client(example("infobip", max_body_bytes=1024))
+    list_id = create_infobip(client)
+    body = (b'{"userIds": ["' + b"u" * size)[:size]
+    environ = {} if declared else {"wsgi.input_terminated": True, "CONTENT_LENGTH": ""}  # chunked: no length
+    response = client.open(f"/people/2/lists/{list_id}/add", method="POST", data=body, headers=INFOBIP_AUTH,
+                           content_type="application/json", environ_overrides=environ)
+    assert response.status_code == 413, response.get_data(as_text=True)
+    assert "1,024" in response.json["error"]
+    assert client.get("/_portalspec/state").json["lists"][0]["members"] == []
+    assert client.get("/_portalspec/requests").json[-1]["status"] == 413
+
+
+def test_a_body_shorter_than_its_content_length_is_400():
+    client = Client(example("infobip"))
+    response = client.open("/people/2/lists", method="POST", data=b"{}", headers=INFOBIP_AUTH,
+                           content_type="application/json", environ_overrides={"CONTENT_LENGTH": "100"})
+    assert response.status_code == 400 and "ended after 2 of its 100 bytes" in response.json["error"]
+
+
+def test_a_body_that_keeps_trickling_past_the_body_timeout_is_408():
+    ticks = iter(range(1000))
+    client = Client(destination(MINIMAL, body_timeout=3, clock=lambda: float(next(ticks))))
+    big = json.dumps({"userIds": ["u" * 300_000]})  # several chunks, a tick of the clock each
+    response = post(client, "/lists/1/add", big, BEARER)
+    assert response.status_code == 408 and "3 s" in response.json["error"]
+
+
+class _Generated(io.RawIOBase):
+    """``prefix + filler * count + suffix``, made as it is read: the test harness keeps no
+    copy, so what stays in memory afterwards is what the destination kept."""
+
+    def __init__(self, prefix: bytes, filler: bytes, count: int, suffix: bytes):
+        self.parts = (prefix, filler, count, suffix)
+        self.size = len(prefix) + count + len(suffix)
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = {0: offset, 1: self.pos + offset, 2: self.size + offset}[whence]
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        prefix, filler, count, suffix = self.parts
+        n = min(len(buffer), self.size - self.pos)
+        out = bytearray()
+        while len(out) < n:
+            at = self.pos + len(out)
+            if at < len(prefix):
+                out += prefix[at:at + n - len(out)]
+            elif at < len(prefix) + count:
+                out += filler * min(n - len(out), len(prefix) + count - at)
+            else:
+                out += suffix[at - len(prefix) - count:][:n - len(out)]
+        buffer[:n] = out
+        self.pos += n
+        return n
+
+
+@pytest.mark.parametrize("shape", ["a member", "not JSON", "mismatch"])
+def test_memory_is_released_after_large_bodies(shape: str):
+    """Four 10 MB bodies leave (almost) nothing behind. The garbage collector is off, so a
+    reference cycle holding a body (a request kept in its own environ, with its cached data,
+    held four 60 MB bodies as 1.2 GB) shows."""
+    client = Client(example("infobip"))
+    list_id = create_infobip(client)
+    prefix = {"a member": b'{"userIds": ["', "not JSON": b'{"userIds": ["', "mismatch": b'{"other": ["'}[shape]
+    suffix = ('"], "context": ' + json.dumps(CONTEXT) + "}").encode()
+    if shape == "not JSON":
+        suffix = suffix[:-1]
+    size = 10_000_000
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        for _ in range(4):
+            response = client.open(f"/people/2/lists/{list_id}/add", method="POST",
+                                   input_stream=_Generated(prefix, b"u", size, suffix),
+                                   headers=INFOBIP_AUTH, content_type="application/json")
+            assert response.status_code == (200 if shape == "a member" else 400)
+            del response
+        kept = tracemalloc.get_traced_memory()[0] - baseline
+    finally:
+        tracemalloc.stop()
+        if enabled:
+            gc.enable()
+    assert kept < 2_000_000, f"{kept:,} bytes kept after four {size:,}-byte bodies"
+
+
+def test_the_request_log_keeps_the_last_n_requests_in_order():
+    client = Client(example("infobip", request_log=5))
+    for n in range(8):
+        post(client, f"/people/2/lists/{n}/add", {"userIds": [], "context": CONTEXT}, INFOBIP_AUTH)
+    log = client.get("/_portalspec/requests").json
+    assert [r["path"] for r in log] == [f"/people/2/lists/{n}/add" for n in range(3, 8)]
+    assert [r["seq"] for r in log] == sorted(r["seq"] for r in log)
+
+
+def test_a_duplicate_create_with_the_id_from_the_request_is_409():
+    text = edit(MINIMAL, '{"name": "[Amplitude] $amp_cohort_name"}',
+                '{"name": "[Amplitude] $amp_cohort_name", "id": "$amp_cohort_id"}')
+    text = edit(text, "    list_id:\n      path: listId\n    example_response: {\"listId\": 2568}",
+                "    list_id:\n      from: request_body\n      path: id")
+    client = Client(destination(text))
+    assert post(client, "/lists", {"name": "[Amplitude] Beta", "id": "c1"}, BEARER).status_code == 200
+    post(client, "/lists/c1/add", {"userIds": ["x"]}, BEARER)
+    again = post(client, "/lists", {"name": "[Amplitude] Renamed", "id": "c1"}, BEARER)
+    assert again.status_code == 409
+    assert again.json == {"error": "a list 'c1' exists already", "list_id": "c1"}
+    [kept] = client.get("/_portalspec/state").json["lists"]  # the list is kept as it was
+    assert kept["request"]["name"] == "[Amplitude] Beta" and kept["size"] == 1
+    assert post(client, "/lists", {"name": "[Amplitude] Beta", "id": "c2"}, BEARER).status_code == 200
+
+
+def test_creating_with_a_server_chosen_id_never_conflicts():
+    client = Client(destination(MINIMAL))
+    ids = [post(client, "/lists", {"name": "[Amplitude] Beta"}, BEARER) for _ in range(3)]
+    assert [(r.status_code, r.json["listId"]) for r in ids] == [(200, 1), (200, 2), (200, 3)]
+
+
+_TWO_IDS = edit(MINIMAL, "mapping_fields:\n", "mapping_fields:\n  - variable: email\n"
+                "    mapping_display_name: Email Mapping\n    display_name: Email\n")
+_TWO_VALUES = {**MINIMAL_VALUES, "mappings": {"email": "email", "user_id": "user_id"}}
+_BOTH = "'{\"email\": \"$email\", \"id\": \"$user_id\"}'"
+
+
+@pytest.mark.parametrize("add_item, remove_item", [(_BOTH, "'\"$user_id\"'"), ("'\"$user_id\"'", _BOTH)])
+def test_remove_items_carrying_another_id_than_the_add_items_find_the_member(add_item: str, remove_item: str):
+    add, remove = _TWO_IDS.split("  remove_users:")
+    text = edit(add, "item_template: '\"$user_id\"'", f"item_template: {add_item}") + "  remove_users:" + \
+        edit(remove, "item_template: '\"$user_id\"'", f"item_template: {remove_item}")
+    client = Client(destination(text, _TWO_VALUES))
+    list_id = post(client, "/lists", {"name": "[Amplitude] Beta"}, BEARER).json["listId"]
+
+    def items(template: str, users: list[tuple[str, str]]) -> list[Any]:
+        return [{"email": e, "id": u} for e, u in users] if "email" in template else [u for _, u in users]
+
+    users = [("a@x", "u1"), ("b@x", "u2"), ("c@x", "u3")]
+    assert post(client, f"/lists/{list_id}/add", {"userIds": items(add_item, users)}, BEARER).json["size"] == 3
+    gone = post(client, f"/lists/{list_id}/remove",
+                {"userIds": items(remove_item, [users[0], users[2], ("d@x", "u4")])}, BEARER)
+    assert gone.json == {"list_id": list_id, "removed": 2, "not_members": 1, "size": 1}
+    [left] = client.get("/_portalspec/state").json["lists"][0]["members"]
+    assert "u2" in json.dumps(left)
+
+
+def test_a_remove_item_that_disagrees_with_the_member_on_a_shared_id_is_not_them():
+    text = edit(_TWO_IDS, "item_template: '\"$user_id\"'", f"item_template: {_BOTH}", count=2)
+    client = Client(destination(text, _TWO_VALUES))
+    list_id = post(client, "/lists", {"name": "[Amplitude] Beta"}, BEARER).json["listId"]
+    post(client, f"/lists/{list_id}/add", {"userIds": [{"email": "a@x", "id": "u1"}]}, BEARER)
+    other = post(client, f"/lists/{list_id}/remove", {"userIds": [{"email": "z@x", "id": "u1x"}]}, BEARER)
+    assert other.json["removed"] == 0 and other.json["size"] == 1
+
+
+_LONG_TOKEN = "sk-live-0123456789abcdefghij"
+
+
+def _leaks(text: str, secret: str = _LONG_TOKEN) -> list[str]:
+    """Pieces of ``secret`` (8 characters or more) found in ``text``."""
+    return [secret[i:j] for i in range(len(secret)) for j in range(i + 8, len(secret) + 1) if secret[i:j] in text]
+
+
+@pytest.mark.parametrize("offset", [30, 55, 58, 470, 495, 499])
+def test_a_secret_is_masked_before_any_cut_in_answers_logs_and_the_request_log(offset: int):
+    lines: list[str] = []
+    values = {**MINIMAL_VALUES, "fields": {"bearer_token": _LONG_TOKEN}}
+    client = Client(destination(MINIMAL, values, log=lines.append))
+    auth = {"Authorization": f"Bearer {_LONG_TOKEN}"}
+    # An unexpected key whose value holds the secret where a message or the log cuts it.
+    body = json.dumps({"name": "[Amplitude] Beta", "x": "a" * offset + _LONG_TOKEN + "b" * 600})
+    response = post(client, "/lists", body, auth)
+    assert response.status_code == 400
+    shown = [response.get_data(as_text=True), json.dumps(client.get("/_portalspec/requests").json), *lines]
+    assert [_leaks(text) for text in shown] == [[]] * len(shown)

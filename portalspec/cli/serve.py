@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..destination import Faults, build_destination
+from ..destination import BODY_TIMEOUT, MAX_BODY, Faults, build_destination
 from ..diagnostics import InputError
-from ..serve import DestinationServer
+from ..serve import SOCKET_TIMEOUT, DestinationServer
+from ..store import REQUEST_LOG
 from .base import fail, load_or_exit, main
 
 
@@ -27,8 +28,17 @@ from .base import fail, load_or_exit, main
 @click.option("--latency", "latency_ms", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Milliseconds added to every endpoint request.")
 @click.option("--seed", type=int, help="Seed for --fail-rate, so which requests fail is reproducible.")
+@click.option("--socket-timeout", type=click.FloatRange(0, min_open=True), default=SOCKET_TIMEOUT,
+              show_default=True, help="Seconds a connection may keep the server waiting on one read or write.")
+@click.option("--body-timeout", type=click.FloatRange(0, min_open=True), default=BODY_TIMEOUT,
+              show_default=True, help="Seconds to receive a whole request body (408 after).")
+@click.option("--max-body-bytes", type=click.IntRange(1), default=MAX_BODY, show_default=True,
+              help="Largest request body accepted (413 above).")
+@click.option("--request-log", "request_log", type=click.IntRange(1), default=REQUEST_LOG, show_default=True,
+              help="Requests kept in /_portalspec/requests (the last ones).")
 def serve(definition: str, values_file: str, host: str, port: int, state_file: str | None, fail_rate: float,
-          fail_status: str, retry_after: int | None, latency_ms: float, seed: int | None) -> None:
+          fail_status: str, retry_after: int | None, latency_ms: float, seed: int | None, socket_timeout: float,
+          body_timeout: float, max_body_bytes: int, request_log: int) -> None:
     """Serve the destination DEFINITION describes, for testing it end to end.
 
     Routes are the endpoints' URL paths; credentials, bodies and lists are checked as the
@@ -40,8 +50,9 @@ def serve(definition: str, values_file: str, host: str, port: int, state_file: s
     try:
         faults = Faults(fail_rate, int(fail_status), retry_after, latency_ms, seed)
         destination = build_destination(definition, values_file, state=state_file, faults=faults,
-                                        log=lambda line: click.echo(line, err=True))
-        server = DestinationServer(destination, host, port)
+                                        log=lambda line: click.echo(line, err=True), max_body_bytes=max_body_bytes,
+                                        body_timeout=body_timeout, request_log=request_log)
+        server = DestinationServer(destination, host, port, socket_timeout=socket_timeout)
     except InputError as exc:
         fail(str(exc))
     click.echo(f"portalspec serve: {destination.definition.name} at {server.url} "
