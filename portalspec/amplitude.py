@@ -651,12 +651,17 @@ def _check_export(path: Path, request_id: str, dest: Path) -> tuple[int, tuple[s
 
 # --- the ids of an upload -------------------------------------------------------------------
 
-def check_ids(ids: Iterable[tuple[str, Any]], id_type: str) -> UploadIds:
+def check_ids(ids: Iterable[tuple[str, Any]], id_type: str, *, limit: int | None = None) -> UploadIds:
     """``(ref, id)`` pairs checked for an upload of ``id_type``, repeats dropped (order kept).
-    A bad id raises :class:`InputError` naming its ``ref`` ("users.csv line 7")."""
+    A bad id, or more than ``limit`` distinct ids, raises :class:`InputError` naming its
+    ``ref`` ("users.csv line 7") — the reading stops there."""
     seen: dict[str, None] = {}
     repeated = 0
     for ref, value in ids:
+        if limit is not None and len(seen) >= limit:
+            raise InputError(f"{ref}: more than {limit:,} distinct ids; Amplitude takes at most {MAX_UPLOAD_IDS:,} "
+                             "in one upload, and an upload replaces a cohort's whole membership, so it cannot be "
+                             "sent in parts; nothing was sent")
         text = _id_text(value)
         if text is None:
             raise InputError(f"{ref}: the id is {type(value).__name__}, not text or a number")
@@ -700,7 +705,7 @@ def read_upload_ids(path: str | os.PathLike[str], id_type: str = "user_id") -> U
                                  "cohort (everyone in it); remove the operation column or those rows")
             yield f"{name} {user.ref}", user.values[id_type]
 
-    checked = check_ids(pairs(), id_type)
+    checked = check_ids(pairs(), id_type, limit=MAX_UPLOAD_IDS)
     return UploadIds(checked.ids, tuple(source.skipped), checked.repeated)
 
 

@@ -125,6 +125,11 @@ class FakeAmplitude:
         """Serve ``body`` as it is (no auth check, no compression) for the next ``times`` calls."""
         self._failures.setdefault(endpoint, []).extend([(status, dict(headers or {}), body)] * times)
 
+    def clear_answers(self) -> None:
+        """Forget every queued failure and answer not served yet."""
+        with self._lock:
+            self._failures.clear()
+
     def calls(self, endpoint: str) -> list[Seen]:
         with self._lock:
             return [s for s in self.requests if s.endpoint == endpoint]

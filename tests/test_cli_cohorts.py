@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import functools
 import json
 from pathlib import Path
@@ -189,3 +190,56 @@ def test_the_status_poll_ends_by_the_timeout_with_retries_pending(fake_amplitude
     assert "error: timeout reached: no status for export req-1 after 0s (timeout 30s" in result.stderr
     assert "add --request-id req-1" in result.stderr
     assert sum(sleeps) <= 30 and not (tmp_path / "c.csv").exists()
+
+
+# --- upload ------------------------------------------------------------------------------------
+
+def test_upload_round_trips_a_downloaded_cohort(fake_amplitude: FakeAmplitude, sleeps: list[float],
+                                                tmp_path: Path) -> None:
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    assert run("download", "26umsb5", "-o", str(first), "--props", "--amplitude-url", fake_amplitude.url).exit_code == 0
+    result = run("upload", str(first), "--name", "Loyal buyers (copy)", "--id-type", "amplitude_id", "--owner",
+                 "dataadmin@example.com", "--published", "--format", "json", "--amplitude-url", fake_amplitude.url)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report == {"cohort_id": "up00001", "name": "Loyal buyers (copy)", "id_type": "amplitude_id", "ids": 3,
+                      "replaced": False, "skipped": 0, "repeated": 0}
+    assert fake_amplitude.uploads[0]["published"] is True and fake_amplitude.uploads[0]["app_id"] == 360829
+    again = run("download", "up00001", "-o", str(second), "--props", "--amplitude-url", fake_amplitude.url)
+    assert again.exit_code == 0, again.output
+    assert second.read_bytes() == first.read_bytes()
+    assert API_KEY not in result.output + again.output and SECRET_KEY not in result.output + again.output
+
+
+def test_upload_by_user_id_names_the_users_it_skips(fake_amplitude: FakeAmplitude, sleeps: list[float],
+                                                    tmp_path: Path) -> None:
+    export = tmp_path / "loyal.csv"
+    export.write_bytes(export_csv(MEMBERS["26umsb5"], props=False))
+    result = run("upload", str(export), "--name", "Copy", "--app-id", "360829", "--existing-cohort-id", "s7xeonk",
+                 "--amplitude-url", fake_amplitude.url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "replaced the members of cohort s7xeonk ('Copy') with 2 ids (user_id)\n"
+    assert result.stderr == (f"warning: 1 user(s) in {export} have no user_id and are not uploaded: "
+                             "amplitude_id 356893815359 (no user_id)\n")
+    assert fake_amplitude.uploads[0]["published"] is False and "owner" not in fake_amplitude.uploads[0]
+
+
+@pytest.mark.parametrize("text, args, message", [
+    ("u1\nu\tx\n", (), r"ids\.txt line 2: the id 'u\\tx' holds a control character \(U\+0009\)"),
+    ("1\nuser\n", ("--id-type", "amplitude_id"), r"ids\.txt line 2: the id 'user' is not an Amplitude id"),
+    ("u1\n", ("--app-id", "x1"), r"app id 'x1' is not a project id"),
+    ("", (), r"no ids to upload"),
+])
+def test_upload_refuses_bad_input_before_sending(fake_amplitude: FakeAmplitude, sleeps: list[float], tmp_path: Path,
+                                                 text: str, args: tuple[str, ...], message: str) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text(text)
+    result = run("upload", str(ids), "--name", "x", *args, "--amplitude-url", fake_amplitude.url)
+    assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1
+    assert re.search(message, result.stderr), result.stderr
+    assert fake_amplitude.calls("upload") == []
+
+
+def test_upload_of_a_missing_file_is_one_line(fake_amplitude: FakeAmplitude, tmp_path: Path) -> None:
+    result = run("upload", str(tmp_path / "absent.csv"), "--name", "x", "--amplitude-url", fake_amplitude.url)
+    assert result.exit_code == 1 and result.stderr == f"error: {tmp_path / 'absent.csv'}: no such users file\n"

@@ -1,5 +1,5 @@
-"""Commands about Amplitude's cohorts: ``cohorts list`` and ``cohorts download``, over
-:mod:`portalspec.amplitude` (the Behavioral Cohorts API)."""
+"""Commands about Amplitude's cohorts: ``cohorts list``, ``cohorts download`` and ``cohorts
+upload``, over :mod:`portalspec.amplitude` (the Behavioral Cohorts API)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 import click
 
-from ..amplitude import DEFAULT_EXPORT_TIMEOUT, DEFAULT_POLL_INTERVAL, AmplitudeClient, CohortInfo, RetryNotice
+from ..amplitude import (DEFAULT_EXPORT_TIMEOUT, DEFAULT_POLL_INTERVAL, ID_TYPES, AmplitudeClient, CohortInfo,
+                         RetryNotice, read_upload_ids)
 from ..diagnostics import AmplitudeError, PortalspecError
 from ..retry import RetryPolicy
 from .base import FORMAT, fail, main, warn
@@ -100,7 +101,8 @@ def amplitude_command(command: Callable[..., None]) -> Callable[..., None]:
 
 @main.group()
 def cohorts() -> None:
-    """Amplitude's cohorts, through its Behavioral Cohorts API: list them, download one as CSV.
+    """Amplitude's cohorts, through its Behavioral Cohorts API: list them, download one as CSV,
+    upload one from a file of ids.
 
     Credentials come from --api-key/--secret-key or AMPLITUDE_API_KEY/AMPLITUDE_SECRET_KEY.
     """
@@ -136,7 +138,7 @@ def _row(cohort: CohortInfo) -> tuple[str, str, str, str]:
               help="The CSV file to write (replaced only once the download is complete).")
 @click.option("--props", is_flag=True, help="Include user properties, one column each.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=DEFAULT_EXPORT_TIMEOUT, show_default=True,
-              help="Seconds to wait for Amplitude to prepare the export.")
+              help="Seconds to wait for Amplitude to prepare the export, every status request included.")
 @click.option("--poll-interval", type=click.FloatRange(min=0), default=DEFAULT_POLL_INTERVAL, show_default=True,
               help="Seconds between the first status checks (later ones slow down to 30 s).")
 @click.option("--request-id", help="Fetch an export requested earlier (valid 7 days) instead of requesting a new one.")
@@ -147,10 +149,51 @@ def download(client: AmplitudeClient, console: _Console, cohort_id: str, output:
 
     The file has the header "amplitude_id","user_id" (plus one column per property with
     --props), as Amplitude writes it, uncompressed. Each new export counts toward the
-    project's 500 downloads a month.
+    project's 500 downloads a month. A file that is not whole (a gzip stream cut short, a CSV
+    without its last line, fewer than 90 % of the users Amplitude lists for the cohort) is
+    refused and never replaces the output.
     """
     result = client.download(cohort_id, output, props=props, request_id=request_id, timeout=timeout,
                              poll_interval=poll_interval,
                              progress=console.progress(f"waiting for Amplitude to prepare cohort {cohort_id}"))
     console.end_line()
     click.echo(f"wrote {result.users} user{'' if result.users == 1 else 's'} to {result.path}")
+
+
+@cohorts.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--name", required=True, help="The cohort's name in Amplitude.")
+@click.option("--app-id", metavar="ID",
+              help="The project's id; by default the one the cohort listing names (the existing cohort's).")
+@click.option("--id-type", type=click.Choice(list(ID_TYPES)), default="user_id", show_default=True,
+              help="What the ids are: user ids (BY_USER_ID) or Amplitude ids (BY_AMP_ID).")
+@click.option("--existing-cohort-id", metavar="ID", help="Replace this cohort's members instead of creating one.")
+@click.option("--owner", metavar="EMAIL", help="The login email of the cohort's owner in Amplitude.")
+@click.option("--published/--unpublished", default=False, show_default=True,
+              help="Whether the cohort is visible to the project's other users.")
+@FORMAT
+@amplitude_command
+def upload(client: AmplitudeClient, console: _Console, file: str, name: str, app_id: str | None, id_type: str,
+           existing_cohort_id: str | None, owner: str | None, published: bool, fmt: str) -> None:
+    """Upload FILE's users as an Amplitude cohort (POST /api/3/cohorts/upload).
+
+    FILE is any file `sync --cohort-file` reads: a cohort export CSV, JSON lines, one id per
+    line. The ids are the column or field named by --id-type (a plain list's lines as they
+    are); users without one are skipped and named. Every id is checked before anything is
+    sent; at most 100,000 distinct ids (Amplitude's limit per upload).
+    """
+    ids = read_upload_ids(file, id_type)
+    if ids.skipped:
+        shown = ", ".join(ids.skipped[:5]) + (f" and {len(ids.skipped) - 5:,} more" if len(ids.skipped) > 5 else "")
+        warn(f"{len(ids.skipped):,} user(s) in {file} have no {id_type} and are not uploaded: {shown}")
+    result = client.upload(ids.ids, name=name, app_id=app_id, id_type=id_type, existing_cohort_id=existing_cohort_id,
+                           owner=owner, published=published)
+    if fmt == "json":
+        click.echo(json.dumps({"cohort_id": result.cohort_id, "name": result.name, "id_type": result.id_type,
+                               "ids": result.ids, "replaced": result.replaced, "skipped": len(ids.skipped),
+                               "repeated": ids.repeated}, indent=2, ensure_ascii=False))
+        return
+    what = f"replaced the members of cohort {result.cohort_id}" if result.replaced else \
+        f"created cohort {result.cohort_id}"
+    repeats = f" ({ids.repeated:,} repeated id(s) sent once)" if ids.repeated else ""
+    click.echo(f"{what} ({result.name!r}) with {result.ids:,} id{'' if result.ids == 1 else 's'} ({id_type}){repeats}")
