@@ -15,8 +15,11 @@ end to end before Amplitude reviews it:
 - faults can be injected (a seeded failure rate, a status, ``Retry-After``, latency)
   without touching the state, to test how a sender copes.
 
-Order of checks: route (404/405), latency and injected failure, credentials (401), the
-values file's fields in the path (404), body (400), then the list (404). The app is pure WSGI: it can be driven in
+Order of checks: the body is read first (413 over ``max_body_bytes``, 408 when it does not
+arrive in time), then route (404/405), latency and injected failure, credentials (401), the
+values file's fields in the path (404), body (400: not JSON that :func:`portalspec.bodies.read_json`
+accepts, or not fitting the template), then the list (404; 409 for a create of an id that
+exists). A refusal changes nothing. The app is pure WSGI: it can be driven in
 process by werkzeug's test ``Client`` or served by :mod:`portalspec.serve`.
 """
 
