@@ -243,3 +243,19 @@ def test_upload_refuses_bad_input_before_sending(fake_amplitude: FakeAmplitude, 
 def test_upload_of_a_missing_file_is_one_line(fake_amplitude: FakeAmplitude, tmp_path: Path) -> None:
     result = run("upload", str(tmp_path / "absent.csv"), "--name", "x", "--amplitude-url", fake_amplitude.url)
     assert result.exit_code == 1 and result.stderr == f"error: {tmp_path / 'absent.csv'}: no such users file\n"
+
+
+def test_download_exits_1_on_a_gzip_encoded_export_cut_mid_stream(fake_amplitude: FakeAmplitude,
+                                                                  sleeps: list[float], tmp_path: Path) -> None:
+    """The issue's report: `cohorts download` exited 0 on such a file."""
+    from .test_amplitude import BIG, big_cohort, gzip_cut_at_row
+
+    cohort = big_cohort(fake_amplitude)
+    body = gzip_cut_at_row(export_csv(BIG, props=False), 6_001)
+    fake_amplitude.answer("file", 200, body, headers={"Content-Encoding": "gzip", "Content-Type": "text/csv"},
+                          times=3)
+    dest = tmp_path / "big.csv"
+    result = run("download", cohort, "-o", str(dest), "--max-retries", "2", "--amplitude-url", fake_amplitude.url)
+    assert result.exit_code == 1 and not dest.exists()
+    assert "error: the cohort file is not valid gzip (the gzip stream ends early" in result.stderr
+    assert "gave up after 2 retries" in result.stderr and "add --request-id req-1" in result.stderr
