@@ -31,6 +31,11 @@ class CompiledEndpoint:
         return KINDS[self.name]
 
     @property
+    def header_names(self) -> frozenset[str]:
+        """The names of the definition's headers for this endpoint, lowercased."""
+        return frozenset(name.lower() for name, _ in self.headers)
+
+    @property
     def names(self) -> frozenset[str]:
         """Every variable the request itself uses (URL, headers, payload)."""
         return self.url.names | self.payload.names | frozenset().union(*(t.names for _, t in self.headers))

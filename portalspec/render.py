@@ -37,15 +37,26 @@ from .kinds import creates_list
 from .macros import MacroContext, slugify
 from .masking import Masker
 from .request import Request
-from .template import Position, RawJSON, Slot, SubstitutionError, Template
+from .template import Position, RawJSON, Slot, SubstitutionError, Template, as_text
 from .values import ADD, REMOVE, Cohort, Members, UserSource, Values, resolve_fields
 
 JSON_CONTENT_TYPE = "application/json"
 _c_encode = json.encoder.encode_basestring
-_SENTINEL = "pssecret{:02d}q9z"  # survives every encoder unchanged: lowercase letters and digits
+# Masked, a secret is a sentinel wherever it lands: lowercase letters and digits survive
+# every encoder unchanged. Its middle is a hash of the secrets themselves, so a user id
+# cannot be crafted to equal one (which would show user data as a secret, and turn it into
+# "${API_KEY}" in curl) without knowing the secrets — and output stays deterministic.
+_SENTINEL = "pssecret{nonce}{index:02d}q9z"
 # A derived credential (basic auth's base64) would hide its secrets' sentinels: masked, the
 # whole credential is one sentinel of its own, named after its method.
-_CREDENTIAL_SENTINEL = "pssecret{}q9z"
+_CREDENTIAL_SENTINEL = "pssecret{nonce}{method}q9z"
+
+
+def _nonce(secrets: Iterable[Any]) -> str:
+    digest = hashlib.sha256()
+    for secret in secrets:
+        digest.update(as_text(secret).encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()[:16]
 
 
 # The variables a binding's cohort fills in.
@@ -76,10 +87,12 @@ class BoundIntegration:
         self.fields: Mapping[str, Any] = dict(env)  # as the values file gives them, secrets included
         self.masker = Masker.for_values(definition, env)  # for text that carries the real secrets
         masked: list[tuple[str, str]] = []
+        secret_names = sorted(definition.secret_variables & env.keys())
+        self._nonce = _nonce(env[name] for name in secret_names)
         if not reveal_secrets:
-            for name in sorted(definition.secret_variables & env.keys()):
+            for name in secret_names:
                 if env[name] != "":
-                    masked.append((_SENTINEL.format(len(masked)), name))
+                    masked.append((_SENTINEL.format(nonce=self._nonce, index=len(masked)), name))
                     env[name] = masked[-1][0]
         self.masked = tuple(masked)
         env.update(self.context.constants())
@@ -219,7 +232,7 @@ class BoundIntegration:
         if any(variable == name_ for _, variable in self.masked for name_ in auth.variables):
             # Built from sentinels, a derived form (base64) no longer shows them: it is
             # masked whole, as one credential.
-            sentinel = _CREDENTIAL_SENTINEL.format(auth.method)
+            sentinel = _CREDENTIAL_SENTINEL.format(nonce=self._nonce, method=auth.method)
             for form in auth.scheme.derived(env):
                 value = value.replace(form, sentinel)
             if sentinel in value:
@@ -236,11 +249,14 @@ class BoundIntegration:
         try:
             url = endpoint.url.render(env)
             auth, credential = self._auth_headers(env)
-            headers = Headers([("Content-Type", JSON_CONTENT_TYPE)] + auth)
-            for name, template in endpoint.headers:
-                if name.lower() == "content-type":
-                    continue  # always application/json, as Amplitude sends it
-                headers = headers.set(name, template.render(env))
+            # One pass (a header list is linear to build): Content-Type is always
+            # application/json, as Amplitude sends it; a definition header replaces the auth
+            # header of its name; the compiler already merged shared and endpoint headers.
+            own = endpoint.header_names
+            headers = Headers([("Content-Type", JSON_CONTENT_TYPE)]
+                              + [(n, v) for n, v in auth if n.lower() not in own]
+                              + [(name, template.render(env)) for name, template in endpoint.headers
+                                 if name.lower() != "content-type"])
             body = "".join(endpoint.payload.pieces(env))
         except SubstitutionError as exc:
             raise InputError(str(exc)) from None

@@ -421,7 +421,20 @@ def test_masking_replaces_secrets_by_origin_wherever_they_land():
 def test_masking_basic_auth_masks_the_whole_credential():
     request = render_example("relay-basic", mask_secrets=True)[0]
     assert request.to_dict()["headers"]["Authorization"] == "Basic " + MASK
-    assert ("pssecretbasicq9z", "basic_credentials") in request.masked
+    (sentinel,) = [s for s, name in request.masked if name == "basic_credentials"]  # one, for the whole credential
+    assert sentinel.startswith("pssecret") and sentinel.endswith("basicq9z")
+
+
+def test_user_data_equal_to_a_placeholder_is_never_taken_for_a_secret():
+    """A regression: a user id equal to a masking placeholder made masked curl send the key as
+    a user id. Placeholders now carry a hash of the secrets, which a user file cannot know."""
+    for guess in ("pssecret00q9z", "pssecretbasicq9z", "pssecret01q9z"):
+        integration, values, _ = example("relay-basic")
+        requests = list(integration.render(values, [User("add", {"user_id_field_amplitude": guess})],
+                                           context=context(), mask_secrets=True))
+        add = requests[1]
+        assert guess in add.to_dict()["body"] and guess in add.to_curl()
+        assert "${" not in add.to_curl().split("--data-raw", 1)[1]
 
 
 def test_masking_changes_nothing_but_the_secrets():
