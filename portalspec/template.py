@@ -19,6 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Union
 from urllib.parse import quote
 
@@ -79,8 +80,10 @@ class Lexed:
         return {p.name for p in self.placeholders}
 
 
+@lru_cache(maxsize=65536)  # the checks and the variable table read every template several times
 def lex(text: str, kind: Kind) -> Lexed:
-    """Split ``text`` into literals and placeholders classified by position."""
+    """Split ``text`` into literals and placeholders classified by position. (The result is
+    immutable, so repeated lexing of one text is served from a cache.)"""
     raw: list[Union[str, tuple[str, int, int]]] = []
     errors: list[TemplateProblem] = []
     literal: list[str] = []
