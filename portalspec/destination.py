@@ -50,6 +50,7 @@ from .inputs import load_values
 from .integration import Integration
 from .integration import compile as compile_definition
 from .jsonpath import JSONPathError, compile_path, find_list_id
+from .kinds import REMOVE
 from .masking import MASK
 from .matching import Captured, PayloadMatcher, match_text, same_value
 from .model import Definition
@@ -478,12 +479,16 @@ class Destination:
         if len(items) > route.endpoint.batch_size:
             return _error(400, f"{len(items)} items in one request; the definition's batch_size is "
                                f"{route.endpoint.batch_size}", name)
-        answer = route.endpoint.kind.answer  # how this kind of endpoint is answered (kinds.KINDS)
-        if answer == "create":
-            return self._create(route, document)
-        if answer == "update":
-            return self._update(captured, name)
-        return self._membership(route, captured, name, adding=answer == "add")
+        kind = route.endpoint.kind
+        answers: dict[str, Callable[[], _Outcome]] = {  # how each kind of endpoint is answered (kinds.KINDS)
+            "create": lambda: self._create(route, document),
+            "add": lambda: self._membership(route, captured, name, adding=True),
+            "remove": lambda: self._membership(route, captured, name, adding=False),
+            "update": lambda: self._update(captured, name, kind.operations),
+        }
+        if kind.answer not in answers:  # a kind added to the table without an answer here
+            raise AssertionError(f"serve has no answer '{kind.answer}' for {name}")
+        return answers[kind.answer]()
 
     def _check_auth(self, route: _Route, request: WsgiRequest) -> str | None:
         for check in route.auth:
@@ -569,7 +574,7 @@ class Destination:
         return _Outcome(200, {"list_id": list_id, "removed": removed, "not_members": len(members) - removed,
                               "size": size}, name)
 
-    def _update(self, captured: Captured, name: str) -> _Outcome:
+    def _update(self, captured: Captured, name: str, operations: tuple[str, ...]) -> _Outcome:
         rows = []
         for item in captured.items or ():
             key, values = self._member(item)
@@ -580,7 +585,9 @@ class Destination:
             elif "amp_operation" in item:
                 value = item["amp_operation"] == "add"
             else:
-                value = True  # nothing says leaving: an update sets the trait
+                # Nothing in the item says: the endpoint's kind does when it carries one
+                # operation (a "remove traits" endpoint clears); else an update sets it.
+                value = operations != (REMOVE,)
             rows.append((key, trait, value, values))
         return _Outcome(200, {"updated": self.store.set_traits(rows)}, name)
 

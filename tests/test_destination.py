@@ -259,6 +259,23 @@ def test_without_a_cohort_id_the_trait_is_named_for_the_definition():
     assert client.get("/_portalspec/state").json["users"][0]["traits"] == {"traits": True}
 
 
+@pytest.mark.parametrize("operations, trait", [(("add", "remove"), True), (("add",), True), (("remove",), False)])
+def test_an_item_that_says_nothing_takes_its_trait_from_the_endpoint_kind(monkeypatch, operations, trait):
+    """A one-way 'update' kind (one that only carries leaving users) clears the trait even when
+    its items carry just the id: serve answers by the kinds table, not by a guess."""
+    import dataclasses
+
+    from portalspec import kinds
+
+    monkeypatch.setitem(kinds.KINDS, "update_users",  # type: ignore[index]
+                        dataclasses.replace(kinds.KINDS["update_users"], operations=operations))
+    text = edit(PROPERTY, '"traits": {"cohort $amp_cohort_id": $amp_in_cohort}', '"traits": {}')
+    values = {"fields": {"api_key": "k"}, "mappings": {"user_id": "user_id"}}
+    client = Client(destination(text, values))
+    post(client, "/v1/batch", {"batch": [{"userId": "u1", "traits": {}}]}, _basic("k", ""))
+    assert client.get("/_portalspec/state").json["users"][0]["traits"] == {"traits": trait}
+
+
 # --- faults -----------------------------------------------------------------------------
 
 def test_injected_failures_answer_the_status_with_retry_after_and_change_nothing():
