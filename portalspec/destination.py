@@ -492,9 +492,10 @@ class Destination:
 
     def _check_auth(self, route: _Route, request: WsgiRequest) -> str | None:
         for check in route.auth:
-            value = request.headers.get(check.header)
-            if value is None:
+            raw = request.headers.get(check.header)
+            if raw is None:
                 return f"no {check.header} header ({check.description} expected)"
+            value = _wsgi_text(raw)  # senders (portalspec's transport among them) send UTF-8
             if check.expected is None:
                 if not self.definition.auth.scheme.accepts(value, self.env):
                     return f"{check.header} does not carry the expected {check.description}"

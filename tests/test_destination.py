@@ -607,3 +607,13 @@ def test_a_secret_is_masked_before_any_cut_in_answers_logs_and_the_request_log(o
     assert response.status_code == 400
     shown = [response.get_data(as_text=True), json.dumps(client.get("/_portalspec/requests").json), *lines]
     assert [_leaks(text) for text in shown] == [[]] * len(shown)
+
+
+def test_a_non_ascii_credential_sent_as_utf_8_is_accepted():
+    """A regression: serve read header values as Latin-1 (WSGI's spelling), so a token with
+    'é' that portalspec's own transport sent as UTF-8 got a 401."""
+    values = {**MINIMAL_VALUES, "fields": {"bearer_token": "tök-é"}}
+    client = Client(destination(MINIMAL, values))
+    wire = "Bearer tök-é".encode("utf-8").decode("latin-1")  # the bytes on the wire, as WSGI hands them on
+    response = post(client, "/lists", {"name": "[Amplitude] Beta"}, {"Authorization": wire, "X-Region": "us"})
+    assert response.status_code == 200, response.get_data(as_text=True)

@@ -1,0 +1,164 @@
+"""Secrets never leave the process: a sync against a destination that echoes every spelling of
+every secret back — in error bodies, retried answers and headers — and a sync into
+`portalspec serve`, then every artefact is searched for every spelling (and the start of
+every spelling, so a secret cut in half is found too): stdout, stderr, the state file,
+serve's log, `/_portalspec/requests` and `/_portalspec/state`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote, quote_plus
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request as WsgiRequest
+from werkzeug.wrappers import Response as WsgiResponse
+
+from portalspec.testing import running_destination
+
+API_KEY = 'akQ7/+=é "x\\y01'
+SECRET_KEY = "skZ4=+/ü q'2&x"
+TOKEN = 'tkW9/+ =é"\\3?#'
+SECRETS = (API_KEY, SECRET_KEY, TOKEN)
+BASIC = base64.b64encode(f"{API_KEY}:{SECRET_KEY}".encode()).decode()
+
+DEFINITION = """\
+portalspec: 1
+name: leaky
+display_name: Leaky
+type: list
+auth: {method: basic}
+headers:
+  X-Token: tok $token
+custom_fields:
+  - {variable: token, display_name: Token, type: string, secret: true}
+mapping_fields:
+  - {variable: uid, mapping_display_name: User ID Mapping, display_name: User ID}
+endpoints:
+  create_list:
+    method: POST
+    url: http://leaky.example/t/$token/lists?k=$token
+    payload: '{"name": "$amp_cohort_name", "t": "$token"}'
+    list_id: {path: id}
+    example_response: {"id": "L1"}
+  add_users:
+    method: POST
+    url: http://leaky.example/t/$token/lists/$list_id/add?k=$token
+    payload: '{"ids": $items, "t": "$token"}'
+    item_template: '"$uid"'
+  remove_users:
+    method: POST
+    url: http://leaky.example/t/$token/lists/$list_id/remove?k=$token
+    payload: '{"ids": $items, "t": "$token"}'
+    item_template: '"$uid"'
+"""
+
+
+def spellings(secret: str) -> set[str]:
+    """Every spelling a transport, a log or a traceback can give a secret — written here apart
+    from portalspec's own redactor, so that this test checks it rather than repeats it."""
+    found = {secret, repr(secret.encode())[2:-1]}
+    for text in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
+        found |= {text, text.replace("/", "\\/")}
+    for encoded in (quote(secret, safe=""), quote_plus(secret), quote(secret, safe="/")):
+        found |= {encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)}
+    return found
+
+
+EVERY = sorted({s for secret in SECRETS for s in spellings(secret)} | spellings(BASIC), key=len, reverse=True)
+
+
+def leaks(text: str) -> list[str]:
+    """Spellings (or their first 10 characters: a secret cut short) found in ``text``."""
+    return [s for s in EVERY if s in text or (len(s) > 10 and s[:10] in text)]
+
+
+class Echo:
+    """A hostile destination: each answer echoes every spelling of every secret, placed so an
+    excerpt's cut falls inside one; the first answer to each request is a retried 500."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict, start_response):  # type: ignore[no-untyped-def]
+        request = WsgiRequest(environ)
+        echo = "x" * 140 + " ".join(EVERY) + " " + request.get_data(as_text=True) + str(dict(request.headers))
+        key = request.path
+        with self.lock:
+            first = key not in self.seen
+            self.seen.add(key)
+        if request.path.endswith("/lists") and not first:
+            answer = WsgiResponse(json.dumps({"id": "L1", "echo": echo}), 200, mimetype="application/json")
+        else:
+            status = 500 if first else 400
+            answer = WsgiResponse(json.dumps({"error": echo, "secret": EVERY}), status, mimetype="application/json",
+                                  headers=[("X-Echo", quote(echo[:2000]))])
+        return answer(environ, start_response)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "integration.yaml").write_text(DEFINITION, encoding="utf-8")
+    values = {"fields": {"api_key": API_KEY, "secret_key": SECRET_KEY, "token": TOKEN},
+              "mappings": {"uid": "user_id"}, "cohort": {"id": "9", "name": "Leak test"}}
+    (tmp_path / "values.yaml").write_text(json.dumps(values), encoding="utf-8")
+    cohort = "\n".join(f"{i:06x}-{i}@example.com" for i in range(30)) + "\n"
+    (tmp_path / "cohort.txt").write_text(cohort, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def echo_server() -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, Echo(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+def run_sync(files: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "portalspec", "sync", str(files / "integration.yaml"), "--values",
+         str(files / "values.yaml"), "--cohort-file", str(files / "cohort.txt"), "--state", str(files / "s.db"),
+         "--base-url", url, "--backoff-base", "0", "--max-retries", "1", "--timeout", "5", *extra],
+        capture_output=True, text=True, timeout=120)
+
+
+def state_bytes(files: Path) -> str:
+    return "".join(p.read_bytes().decode("latin-1") + p.read_bytes().decode("utf-8", "replace")
+                   for p in files.glob("s.db*"))
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_sync_against_a_destination_echoing_every_secret_leaks_none(files: Path, echo_server: str, fmt: str):
+    result = run_sync(files, echo_server, "--format", fmt)
+    assert result.returncode == 1, result.stderr  # the batches failed: owed, and said so
+    assert "Traceback" not in result.stderr
+    assert "********" in result.stdout + result.stderr  # the echoes were there, masked
+    assert leaks(result.stdout) == [] and leaks(result.stderr) == []
+    assert leaks(state_bytes(files)) == []
+
+
+def test_a_sync_into_serve_leaks_no_secret_to_its_log_requests_or_state(files: Path):
+    log: list[str] = []
+    with running_destination(files / "integration.yaml", files / "values.yaml", log=log.append) as dest:
+        result = run_sync(files, dest.url, "--format", "json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        import urllib.request
+
+        shown = {path: urllib.request.urlopen(dest.url + path, timeout=10).read().decode()
+                 for path in ("/_portalspec/requests", "/_portalspec/state")}
+    assert log and "********" in "\n".join(log) + shown["/_portalspec/requests"]
+    assert leaks("\n".join(log)) == []
+    assert leaks(shown["/_portalspec/requests"]) == [] and leaks(shown["/_portalspec/state"]) == []
+    assert leaks(result.stdout + result.stderr) == [] and leaks(state_bytes(files)) == []
