@@ -275,3 +275,23 @@ def test_no_users_to_update_is_not_a_pass(tmp_path: Path):
         result = run("test", definition, "--values", values, "--users", users, "--base-url", destination.url)
     assert result.exit_code == 1
     assert result.stdout.splitlines()[-1] == "FAILED: nothing was sent (the users file has no users)"
+
+
+_HOSTILE = [b"[" * 60_000, b'{"listId": NaN}', b'{"listId": ""}', b'{"listId": 1' + b"0" * 5000 + b"}",
+            b'{"listId": "\\ud800"}', b"\xff\xfe", b'{"e": ' * 40_000]
+
+
+@pytest.mark.parametrize("body", _HOSTILE, ids=range(len(_HOSTILE)))
+@pytest.mark.parametrize("status", [200, 400, 500])
+def test_a_hostile_answer_is_a_failing_step_not_a_traceback(body: bytes, status: int):
+    """The endpoint test reads create_list's answer and every error body through the bounded
+    parser: deep nesting, NaN, empty ids, huge numbers and lone surrogates are reported."""
+    integration = compile_definition(load(MINIMAL))
+    values = values_from_data({"fields": {"bearer_token": "t"}, "mappings": {"user_id": "user_id"},
+                               "cohort": {"id": "1", "name": "c"}})
+    transport = Transport(client=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(status,
+                                                                                                   content=body))))
+    report = run_endpoint_test(integration, values, [User("add", {"user_id": "u"})], transport=transport)
+    assert not report.passed and report.steps[0].endpoint == "create_list" and not report.steps[0].ok
+    json.dumps(report.to_dict(), allow_nan=False)
+    assert len(report.to_text()) < 10_000  # excerpts, not the body
