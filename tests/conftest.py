@@ -143,3 +143,17 @@ def tweaked(tmp_path: Path, example: str, old: str, new: str) -> Path:
     path.write_text(text.replace(old, new), encoding="utf-8")
     return path
 
+
+def state_rows(path: Path) -> dict[str, int]:
+    """Rows of the sync state file's tables, read with sqlite3 directly (0 where none)."""
+    import sqlite3
+
+    if not path.exists():
+        return {"syncs": 0, "members": 0, "runs": 0}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        have = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in have else 0
+                for t in ("syncs", "members", "runs")}
+    finally:
+        db.close()

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from portalspec.cli import main
 from portalspec.testing import running_destination
-from tests.conftest import tweaked
+from tests.conftest import state_rows, tweaked
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "integrations"
@@ -130,27 +130,12 @@ def test_dry_run_sends_nothing(tmp_path):
         r = report(result)
         assert r["outcome"] == "dry-run" and r["plan"]["add_users"]["users"] == 2
         assert dest.requests() == [] and dest.state()["lists"] == []
-    assert _state_rows(tmp_path / "s.db") == {"syncs": 0, "members": 0, "runs": 0}  # nothing recorded
+    assert state_rows(tmp_path / "s.db") == {"syncs": 0, "members": 0, "runs": 0}  # nothing recorded
     # and a real sync afterwards is the first: it creates the list and is the only run
     with running_destination(definition, values) as dest:
         r = report(run_sync(definition, values, cohort_file(tmp_path, ["x", "y"]), tmp_path / "s.db", dest.url))
         assert r["outcome"] == "succeeded" and len(dest.state()["lists"]) == 1
-    assert _state_rows(tmp_path / "s.db") == {"syncs": 1, "members": 2, "runs": 1}
-
-
-def _state_rows(path: Path) -> dict[str, int]:
-    """Rows of the sync state file's tables, read with sqlite3 directly (0 where none)."""
-    import sqlite3
-
-    if not path.exists():
-        return {"syncs": 0, "members": 0, "runs": 0}
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        have = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in have else 0
-                for t in ("syncs", "members", "runs")}
-    finally:
-        db.close()
+    assert state_rows(tmp_path / "s.db") == {"syncs": 1, "members": 2, "runs": 1}
 
 
 def test_a_sync_killed_mid_run_loses_nobody(tmp_path):

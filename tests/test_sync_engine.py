@@ -16,7 +16,7 @@ from portalspec.sync import State, SyncOptions, member_key, sync
 from portalspec.sync.diff import difference
 from portalspec.testing import running_destination
 from portalspec.transport import Transport
-from tests.conftest import tweaked
+from tests.conftest import state_rows, tweaked
 
 ROOT = Path(__file__).resolve().parents[1]
 INFOBIP = ROOT / "integrations" / "infobip"
@@ -230,22 +230,7 @@ def test_dry_run_plans_without_sending_or_writing(infobip, tmp_path):
     assert plan["create_list"].requests == 1 and plan["add_users"].users == 25 and plan["add_users"].bytes > 0
     assert state.find_sync("infobip", {}, "1234") is None
     # (settings {} never match a real sync's: count what is in the file itself)
-    assert _state_rows(tmp_path / "s.db") == {"syncs": 0, "members": 0, "runs": 0}
-
-
-def _state_rows(path: Path) -> dict[str, int]:
-    """Rows of the sync state file's tables, read with sqlite3 directly (0 where none)."""
-    import sqlite3
-
-    if not path.exists():
-        return {"syncs": 0, "members": 0, "runs": 0}
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        have = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in have else 0
-                for t in ("syncs", "members", "runs")}
-    finally:
-        db.close()
+    assert state_rows(tmp_path / "s.db") == {"syncs": 0, "members": 0, "runs": 0}
 
 
 def test_the_state_rows_helper_sees_a_real_sync(infobip, tmp_path):
@@ -253,7 +238,7 @@ def test_the_state_rows_helper_sees_a_real_sync(infobip, tmp_path):
     integration, values = infobip
     dest = Destination()
     sync(integration, values, ids(3), state=State(tmp_path / "s.db"), transport=dest.transport(), options=FAST)
-    assert _state_rows(tmp_path / "s.db") == {"syncs": 1, "members": 3, "runs": 1}
+    assert state_rows(tmp_path / "s.db") == {"syncs": 1, "members": 3, "runs": 1}
 
 
 def test_secrets_never_reach_errors_or_state(infobip, tmp_path):

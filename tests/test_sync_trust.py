@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import portalspec
+import portalspec.sync
 from portalspec.cli import main
 from portalspec.retry import RetryPolicy
 from portalspec.sync import State, SyncOptions, sync
@@ -257,15 +258,20 @@ hostile_bodies = st.one_of(
 )
 
 
+def sync_once(dest: Scripted) -> tuple[State, portalspec.sync.SyncReport]:
+    """Three users synced to ``dest`` with no retries, into a fresh state."""
+    integration, values = infobip()
+    state = State(":memory:")
+    report = sync(integration, values, ids(3), state=state, transport=dest.transport(),
+                  options=SyncOptions(retry=RetryPolicy(max_retries=0)))
+    json.dumps(report.to_dict(), allow_nan=False)  # whatever came back, the report is JSON
+    return state, report
+
+
 @settings(max_examples=150, deadline=None)
 @given(body=hostile_bodies, status=st.sampled_from([200, 201, 400, 401, 429, 500]))
 def test_any_create_list_answer_is_data_never_a_traceback(body: bytes, status: int):
-    integration, values = infobip()
-    state = State(":memory:")
-    dest = Scripted(create=lambda r: httpx.Response(status, content=body))
-    report = sync(integration, values, ids(3), state=state, transport=dest.transport(),
-                  options=SyncOptions(retry=RetryPolicy(max_retries=0)))
-    json.dumps(report.to_dict(), allow_nan=False)
+    state, report = sync_once(Scripted(create=lambda r: httpx.Response(status, content=body)))
     if report.list_id is None:  # a refusal changes nothing: no list id, no member
         assert report.undelivered == 3
         assert state._db.execute("SELECT COUNT(*) FROM members").fetchone() == (0,)
@@ -275,11 +281,7 @@ def test_any_create_list_answer_is_data_never_a_traceback(body: bytes, status: i
 @settings(max_examples=150, deadline=None)
 @given(body=hostile_bodies, status=st.sampled_from([200, 400, 404, 429, 500, 503]))
 def test_any_batch_answer_is_data_never_a_traceback(body: bytes, status: int):
-    integration, values = infobip()
-    state = State(":memory:")
-    dest = Scripted(batch=lambda r: httpx.Response(status, content=body))
-    report = sync(integration, values, ids(3), state=state, transport=dest.transport(),
-                  options=SyncOptions(retry=RetryPolicy(max_retries=0)))
+    state, report = sync_once(Scripted(batch=lambda r: httpx.Response(status, content=body)))
     assert report.delivered + report.undelivered == 3
     members = state._db.execute("SELECT COUNT(*) FROM members").fetchone()[0]
     assert members == report.delivered  # a refused batch changes no state
