@@ -47,6 +47,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"  # not a problem: something worth knowing (a construct beyond the portal's form)
 
 
 def format_path(path: Sequence[PathElement]) -> str:
@@ -142,9 +143,10 @@ class Diagnostic:
         }
 
     def sort_key(self) -> tuple[int, int, int, str]:
-        # Errors before warnings; then in reading order of the file, so the most
+        # Errors before warnings before notes; then in reading order of the file, so the most
         # relevant problem (the first error) is where a reader's eye starts.
-        return (0 if self.is_error else 1, self.line or 0, self.column or 0, self.code)
+        rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}[self.severity]
+        return (rank, self.line or 0, self.column or 0, self.code)
 
 
 def ranked(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

@@ -13,6 +13,7 @@ from typing import Union
 
 from .checks import run_checks
 from .diagnostics import DefinitionError, Diagnostic, ranked
+from .extensions import extension_diagnostics
 from .loader import Document, parse_document, read_document
 from .model import Definition, definition_from_data
 from .schema import schema_diagnostics
@@ -47,8 +48,11 @@ def string_document(text: str, name: str = "<string>", base_dir: FsPath | None =
     return parse_document(text, name, FsPath.cwd() if base_dir is None else base_dir)
 
 
-def check_document(document: Document) -> list[Diagnostic]:
-    """Every problem of a loaded document, located and ranked (most relevant first)."""
+def check_document(document: Document, target: str | None = None) -> list[Diagnostic]:
+    """Every problem of a loaded document, located and ranked (most relevant first).
+
+    With a ``target`` (``portalspec`` or ``portal``, see :mod:`portalspec.extensions`), the
+    constructs beyond the Developer Portal's form are listed too: as notes, or as errors."""
     found = list(document.diagnostics)
     if document.data is not None:
         source = document.source
@@ -56,15 +60,19 @@ def check_document(document: Document) -> list[Diagnostic]:
             found.append(source.locate(diag, key=_at_key(diag)))
         for f in run_checks(document.data, document.base_dir):
             found.append(source.locate(f.diagnostic, f.offset, key=f.at_key))
+        if target is not None:
+            for diag, offset, at_key in extension_diagnostics(document.data, target):
+                found.append(source.locate(diag, offset, key=at_key))
     return ranked(found)
 
 
-def validate(source: Source) -> list[Diagnostic]:
+def validate(source: Source, *, target: str | None = None) -> list[Diagnostic]:
     """All diagnostics for a definition file or text; an empty list means valid and clean.
 
     A ``str`` is a path unless it holds a newline (see :func:`open_document`);
-    :func:`validate_file` and :func:`validate_string` do not guess."""
-    return check_document(open_document(source))
+    :func:`validate_file` and :func:`validate_string` do not guess. ``target="portal"`` also
+    reports, as errors, every construct the Developer Portal cannot express."""
+    return check_document(open_document(source), target)
 
 
 def validate_file(path: str | os.PathLike[str]) -> list[Diagnostic]:

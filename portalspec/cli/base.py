@@ -26,14 +26,15 @@ FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), de
 
 def style(diagnostic: Diagnostic) -> str:
     text = diagnostic.format()
-    color = "red" if diagnostic.severity is Severity.ERROR else "yellow"
+    color = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}[diagnostic.severity]
     word = f"{diagnostic.severity.value}[{diagnostic.code}]"
     return text.replace(word, click.style(word, fg=color, bold=True), 1)
 
 
 def summary(diagnostics: Sequence[Diagnostic]) -> tuple[int, int]:
+    """(errors, warnings); notes are neither."""
     errors = sum(d.is_error for d in diagnostics)
-    return errors, len(diagnostics) - errors
+    return errors, sum(d.severity is Severity.WARNING for d in diagnostics)
 
 
 def fail(message: str) -> NoReturn:

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ..extensions import TARGETS
 from ..schema import schema_text
 from ..validate import check_document, open_document, variable_table
 from .base import FORMAT, main, style, summary
@@ -14,14 +15,17 @@ from .base import FORMAT, main, style, summary
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
+@click.option("--target", type=click.Choice(TARGETS), default="portalspec", show_default=True,
+              help="portalspec: list constructs beyond the Developer Portal's form as notes; "
+                   "portal: refuse them (errors), naming the nearest portal way.")
 @FORMAT
-def validate(files: tuple[str, ...], fmt: str) -> None:
+def validate(files: tuple[str, ...], target: str, fmt: str) -> None:
     """Check definition FILES against the schema and the semantic rules.
 
-    Every problem is reported in one run, errors first. Exit 0 when valid (warnings
-    allowed), 1 when any file has an error.
+    Every problem is reported in one run, errors first. Exit 0 when valid (warnings and
+    notes allowed), 1 when any file has an error.
     """
-    reports = [(f, check_document(open_document(f))) for f in files]
+    reports = [(f, check_document(open_document(f), target)) for f in files]
     invalid = any(any(d.is_error for d in ds) for _, ds in reports)
     if fmt == "json":
         click.echo(json.dumps({
@@ -36,8 +40,10 @@ def validate(files: tuple[str, ...], fmt: str) -> None:
                 click.echo(style(d))
             errors, warnings = summary(ds)
             verdict = click.style("invalid", fg="red", bold=True) if errors else click.style("valid", fg="green")
-            counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-            click.echo(f"{f}: {verdict} ({counts})")
+            notes = len(ds) - errors - warnings
+            counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)})" \
+                + (f"; {notes} construct{'s' * (notes != 1)} beyond the portal's form" if notes else "")
+            click.echo(f"{f}: {verdict} ({counts}")
     sys.exit(1 if invalid else 0)
 
 

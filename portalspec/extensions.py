@@ -1,0 +1,133 @@
+"""Constructs beyond the Developer Portal's form, and the two targets.
+
+Under the ``portalspec`` target every construct below is accepted and listed as a note with
+its stable code; under ``portal`` each is an error that says the Developer Portal cannot
+express it and names the nearest portal-compatible way. One table entry per construct: its
+code, what it is, the nearest portal way, and a finder over the raw loaded data (like the
+checks, it survives data the schema rejected). docs/extensions.md lists the same table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from .diagnostics import Diagnostic, Path, Severity
+from .variables import template_sites
+
+TARGETS = ("portalspec", "portal")
+PORTAL_MACROS = frozenset({"request_id", "now_iso", "now_epoch", "amp_message_id", "amp_in_cohort", "amp_operation"})
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_JSON_TYPE = re.compile(r"application/([A-Za-z0-9.+-]+\+)?json\s*(;.*)?", re.IGNORECASE)
+
+Where = tuple[Path, "int | None"]  # a path in the definition, and an offset inside a template
+
+
+@dataclass(frozen=True)
+class Extension:
+    code: str
+    title: str
+    nearest: str | None
+    find: Callable[[dict[str, Any]], Iterator[Where]]
+    at_key: bool = False  # point at the key (a headers map, a header name), not its value
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _endpoints(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, spec in _dict(data.get("endpoints")).items():
+        if isinstance(spec, dict):
+            yield str(name), spec
+
+
+def _braces(data: dict[str, Any]) -> Iterator[Where]:
+    for site in template_sites(data):
+        for placeholder in site.lexed.placeholders:
+            if site.text.startswith("${", placeholder.start):
+                yield site.path, placeholder.start
+
+
+def _macros(data: dict[str, Any]) -> Iterator[Where]:
+    for site in template_sites(data):
+        for placeholder in site.lexed.placeholders:
+            if placeholder.name in PORTAL_MACROS:
+                yield site.path, placeholder.start
+
+
+def _endpoint_headers(data: dict[str, Any]) -> Iterator[Where]:
+    for name, spec in _endpoints(data):
+        if _dict(spec.get("headers")):
+            yield ("endpoints", name, "headers"), None
+
+
+def _header_list_id(data: dict[str, Any]) -> Iterator[Where]:
+    spec = _dict(_dict(_dict(data.get("endpoints")).get("create_list")).get("list_id"))
+    if spec.get("from") == "response_header":
+        yield ("endpoints", "create_list", "list_id", "from"), None
+
+
+def _jsonpath_list_id(data: dict[str, Any]) -> Iterator[Where]:
+    spec = _dict(_dict(_dict(data.get("endpoints")).get("create_list")).get("list_id"))
+    path = spec.get("path")
+    if spec.get("from", "response_body") != "response_header" and isinstance(path, str) \
+            and not _DOTTED.fullmatch(path):
+        yield ("endpoints", "create_list", "list_id", "path"), None
+
+
+def _put_create(data: dict[str, Any]) -> Iterator[Where]:
+    create = _dict(_dict(data.get("endpoints")).get("create_list"))
+    if create.get("method") == "PUT":
+        yield ("endpoints", "create_list", "method"), None
+
+
+def _content_type(data: dict[str, Any]) -> Iterator[Where]:
+    maps: list[tuple[Path, Any]] = [(("headers",), data.get("headers"))]
+    maps += [(("endpoints", name, "headers"), spec.get("headers")) for name, spec in _endpoints(data)]
+    for path, headers in maps:
+        for name in _dict(headers):
+            if str(name).lower() == "content-type":
+                yield path + (name,), None
+
+
+EXTENSIONS: tuple[Extension, ...] = (
+    Extension("PS501", "'${name}' (braces) is portalspec syntax",
+              "write $name, followed by a character that cannot continue a name", _braces),
+    Extension("PS502", "this macro is portalspec's, not the portal's", "a custom field holding a constant", _macros),
+    Extension("PS503", "headers of one endpoint", "the top-level headers, sent with every call", _endpoint_headers,
+              at_key=True),
+    Extension("PS504", "a list id read from a response header", "list_id.from: response_body", _header_list_id),
+    Extension("PS505", "a list id path beyond a dotted path", "a dotted path such as response.data.id",
+              _jsonpath_list_id),
+    Extension("PS506", "create_list with PUT", "POST or PATCH", _put_create),
+    Extension("PS507", "a Content-Type header", None, _content_type, at_key=True),
+)
+
+
+def extension_diagnostics(data: Any, target: str) -> Iterator[tuple[Diagnostic, int | None, bool]]:
+    """(diagnostic, offset in its template, at its key) for each construct beyond the
+    portal's form: a note under ``portalspec``, an error under ``portal``."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if not isinstance(data, dict):
+        return
+    for extension in EXTENSIONS:
+        for path, offset in extension.find(data):
+            if target == "portal":
+                yield Diagnostic(extension.code, f"the Developer Portal cannot express this: {extension.title}",
+                                 Severity.ERROR, path,
+                                 hint=f"nearest portal way: {extension.nearest}" if extension.nearest else None), \
+                    offset, extension.at_key
+            else:
+                yield Diagnostic(extension.code, f"beyond the portal's form: {extension.title}", Severity.NOTE, path,
+                                 hint=f"for the portal: {extension.nearest}" if extension.nearest else None), \
+                    offset, extension.at_key
+
+
+__all__ = ["EXTENSIONS", "TARGETS", "Extension", "extension_diagnostics"]

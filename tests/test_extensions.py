@@ -1,0 +1,93 @@
+"""Targets: every construct beyond the Developer Portal's form is a note under `portalspec`
+and an error under `portal` — exactly those constructs, each with its code and position."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from portalspec import Severity, validate
+from portalspec.cli import main
+from portalspec.extensions import EXTENSIONS
+
+from .conftest import EXAMPLES, MINIMAL, PROPERTY, at, edit, pos
+
+# One definition per construct: (code, definition text, the text the diagnostic points at).
+CONSTRUCTS = {
+    "PS501": (edit(MINIMAL, "X-Region: $region", "X-Region: ${region}"), "${region}"),
+    "PS502": (edit(MINIMAL, '{"name": "[Amplitude] $amp_cohort_name"}',
+                   '{"name": "[Amplitude] $amp_cohort_name", "at": "$now_iso"}'), "$now_iso"),
+    "PS503": (edit(MINIMAL, "    url: https://api.acme.example/lists\n",
+                   "    url: https://api.acme.example/lists\n    headers: {X-Once: '1'}\n"), "headers: {X-Once"),
+    "PS504": (edit(MINIMAL, "      path: listId\n", "      from: response_header\n      path: X-List-Id\n")
+              .replace('example_response: {"listId": 2568}', 'example_response: {"X-List-Id": "7"}'),
+              "response_header"),
+    "PS505": (edit(MINIMAL, "      path: listId", "      path: $.listId"), "$.listId"),
+    "PS506": (edit(MINIMAL, "  create_list:\n    method: POST", "  create_list:\n    method: PUT"), "PUT"),
+    "PS507": (edit(MINIMAL, "X-Region: $region", "X-Region: $region\n  Content-Type: application/vnd.api+json"),
+              "Content-Type"),
+}
+
+
+def test_every_extension_in_the_table_has_a_construct_here():
+    assert sorted(CONSTRUCTS) == sorted(e.code for e in EXTENSIONS)
+
+
+@pytest.mark.parametrize("code", sorted(CONSTRUCTS))
+def test_the_portal_target_rejects_each_construct_at_its_place(code):
+    text, anchor = CONSTRUCTS[code]
+    assert not [d for d in validate(text) if d.is_error]  # valid for portalspec
+    found = [d for d in validate(text, target="portal") if d.code.startswith("PS5")]
+    assert [d.code for d in found] == [code]
+    (diag,) = found
+    assert diag.severity is Severity.ERROR and diag.message.startswith("the Developer Portal cannot express this")
+    assert pos(diag) == at(text, anchor)
+
+
+@pytest.mark.parametrize("code", sorted(CONSTRUCTS))
+def test_the_portalspec_target_lists_each_construct_as_a_note(code):
+    text, _ = CONSTRUCTS[code]
+    notes = [d for d in validate(text, target="portalspec") if d.code.startswith("PS5")]
+    assert [(d.code, d.severity) for d in notes] == [(code, Severity.NOTE)]
+
+
+def test_a_portal_shaped_definition_has_no_construct_beyond_the_form():
+    assert validate(MINIMAL, target="portal") == []
+    assert validate(MINIMAL) == validate(MINIMAL, target="portalspec") == []
+
+
+def test_without_a_target_nothing_beyond_the_form_is_reported():
+    assert validate(CONSTRUCTS["PS501"][0]) == []
+
+
+# What each example shipped in integrations/ uses beyond the portal's form (the closing note
+# lists the same): a change here means an example started or stopped needing one.
+EXAMPLE_EXTENSIONS = {
+    "flagsmith": set(),
+    "infobip": set(),
+    "nested-audiences": set(),
+    "relay-basic": {"PS505"},
+    "relay-header": {"PS501", "PS502", "PS503", "PS505"},
+    "segment-identify": {"PS502"},
+}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.parent.name)
+def test_each_example_is_flagged_for_exactly_what_the_portal_lacks(path):
+    codes = {d.code for d in validate(path, target="portal") if d.is_error}
+    assert codes == EXAMPLE_EXTENSIONS[path.parent.name]
+
+
+def test_the_cli_target_option(tmp_path):
+    definition = tmp_path / "d.yaml"
+    definition.write_text(CONSTRUCTS["PS501"][0])
+    notes = CliRunner().invoke(main, ["validate", str(definition)])
+    assert notes.exit_code == 0 and "note[PS501]" in notes.output
+    assert "valid (0 errors, 0 warnings); 1 construct beyond the portal's form" in notes.output
+    refused = CliRunner().invoke(main, ["validate", "--target", "portal", str(definition)])
+    assert refused.exit_code == 1 and "error[PS501]: the Developer Portal cannot express this" in refused.output
+    assert "nearest portal way" in refused.output
+
+
+def test_a_property_definition_flags_its_trait_macro():
+    assert {d.code for d in validate(PROPERTY, target="portal")} == {"PS502"}
