@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 
 from .auth import AUTH_METHODS
 from .diagnostics import Diagnostic, Path, Severity, did_you_mean, format_path
+from .headers import is_json_type
 from .jsonpath import JSONPathError, find_list_id
 from .kinds import BATCH_ENDPOINTS, KINDS, LIST_SCOPED, TYPES, endpoints_of
 from .schema import HEADER_TOKEN, default
-from .template import Kind, Position
+from .template import ENCODERS, Kind, Position, SubstitutionError, stands_alone
 from .variables import PREDEFINED, Declaration, Origin, Scope, TemplateSite, declarations, template_sites, usages
 
 HEADER_NAME = re.compile(HEADER_TOKEN)
@@ -111,8 +112,11 @@ def check_headers(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
                                   "HTTP header values cannot carry one", path + (name,), bad.start())
         for name in _dict(headers):  # (the schema checks that names are HTTP tokens)
             if name.lower() == "content-type":
-                yield _d("PS314", "Content-Type is always application/json; this header is ignored",
-                         path + (name,), warning=True, at_key=True)
+                value = _dict(headers).get(name)
+                if not (isinstance(value, str) and is_json_type(value)):  # a JSON type is sent as it is (PS507)
+                    yield _d("PS314", "Content-Type is application/json unless a JSON type (application/json, "
+                                      "application/*+json) is given; this header is ignored", path + (name,),
+                             warning=True, at_key=True)
             elif auth_header and name.lower() == auth_header:
                 yield _d("PS314", f"the auth method already sends {name}; this header would replace it",
                          path + (name,), warning=True, at_key=True)
@@ -124,7 +128,8 @@ def check_urls(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
             continue
         lexed = site.lexed
         # Stand-in values that are valid anywhere, to see the URL's shape.
-        sample = "".join(p if isinstance(p, str) else "x" for p in lexed.parts)
+        sample = "".join(p if isinstance(p, str) else
+                         "https://origin.example" if p.position is Position.URL_ORIGIN else "x" for p in lexed.parts)
         has_scheme = "://" in site.text
         for p in lexed.placeholders:
             if p.position is Position.URL_SCHEME and has_scheme:
@@ -348,6 +353,60 @@ def check_logo(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
         yield _d("PS312", f"logo '{logo}' is not a PNG image (its first bytes are not the PNG signature)", ("logo",))
 
 
+# --- typed fields, origins, optional identifiers ---------------------------------------
+
+def _fields(data: dict, key: str) -> Iterator[tuple[int, dict]]:
+    for i, spec in enumerate(_list(data.get(key))):
+        if isinstance(spec, dict) and isinstance(spec.get("variable"), str):
+            yield i, spec
+
+
+def _is_origin_field(spec: dict) -> bool:
+    values = [o.get("value") for o in _list(spec.get("options")) if isinstance(o, dict)]
+    return spec.get("type") == "origin" or bool(values) and all(isinstance(v, str) and "://" in v for v in values)
+
+
+def check_field_positions(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    """A base URL stands only at the very start of a URL, and only a base-URL field does; a
+    select's every option must be able to stand where its variable is used (PS316)."""
+    custom = {spec["variable"]: (i, spec) for i, spec in _fields(data, "custom_fields")}
+    for use in usages(data):
+        field = custom.get(use.name)
+        origin_field = field is not None and _is_origin_field(field[1])
+        position = next(p.position for p in use.site.lexed.placeholders if p.start == use.offset)
+        if position is Position.URL_ORIGIN and not origin_field:
+            yield _d("PS304", f"${use.name} starts the URL, where only a base-URL field may stand (type: origin, or "
+                              "a select whose options are origins like https://api.eu.example); write the scheme "
+                              "and host out otherwise", use.site.path, use.offset)
+        elif origin_field and position is not Position.URL_ORIGIN:
+            yield _d("PS304", f"${use.name} is a base URL (scheme://host[:port]); it may stand only at the very "
+                              "start of a URL", use.site.path, use.offset)
+        if field is None or position in (Position.JSON_VALUE, Position.JSON_STRING):
+            continue
+        i, spec = field
+        for j, option in enumerate(_list(spec.get("options"))):
+            value = _dict(option).get("value")
+            try:
+                ENCODERS[position](value)
+            except SubstitutionError as exc:
+                yield _d("PS316", f"option value {value!r} can never stand where ${use.name} is used "
+                                  f"({use.site.describe()}, the {position.value}): {exc}",
+                         ("custom_fields", i, "options", j, "value"))
+
+
+def check_optional_identifiers(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    """An optional identifier may stand only as the whole value of a JSON object member of an
+    item template, which is left out of the item of a user who lacks it."""
+    optional = {spec["variable"] for _, spec in _fields(data, "mapping_fields") if spec.get("required") is False}
+    for use in usages(data):
+        if use.name not in optional:
+            continue
+        if use.site.role != "item_template" or not stands_alone(use.site.text, use.name):
+            yield _d("PS211", f"${use.name} is optional (required: false): it may stand only as the whole value of "
+                              'a JSON object member in an item template ("key": "$name"), which is left out for a '
+                              "user who lacks it", use.site.path, use.offset)
+
+
 CHECKS: tuple[Callable[[dict, FsPath | None], Iterator[Found]], ...] = (
     check_endpoints_for_type,
     check_fields,
@@ -362,6 +421,8 @@ CHECKS: tuple[Callable[[dict, FsPath | None], Iterator[Found]], ...] = (
     check_list_id_used,
     check_list_id,
     check_logo,
+    check_field_positions,
+    check_optional_identifiers,
 )
 
 

@@ -9,10 +9,11 @@ adding the way to bind it to values and build requests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 
 from .kinds import KINDS, EndpointKind, endpoint_for
 from .model import Definition, Endpoint
-from .template import Kind, Template
+from .template import Kind, Template, stands_alone, without_members
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class CompiledEndpoint:
     item: Template | None
     batch_size: int
     spec: Endpoint
+    # The item template without the members of missing optional identifiers, by which are
+    # missing (only the combinations that can occur: each optional variable it uses).
+    item_without: tuple[tuple[frozenset[str], Template], ...] = ()
 
     @property
     def kind(self) -> EndpointKind:
@@ -39,6 +43,11 @@ class CompiledEndpoint:
     def names(self) -> frozenset[str]:
         """Every variable the request itself uses (URL, headers, payload)."""
         return self.url.names | self.payload.names | frozenset().union(*(t.names for _, t in self.headers))
+
+    @property
+    def optional(self) -> frozenset[str]:
+        """The optional identifiers its item template uses."""
+        return frozenset().union(*(missing for missing, _ in self.item_without))
 
 
 @dataclass(frozen=True)
@@ -71,18 +80,24 @@ def compile_endpoint(definition: Definition, spec: Endpoint) -> CompiledEndpoint
             merged[name.lower()] = (name, value, f"{scope}.{name}")
     headers = tuple((name, Template.compile(value, Kind.HEADER, f"header {name} ({origin})"))
                     for name, value, origin in merged.values())
+    # White space around an item is no part of it: a `|` block's final newline would
+    # otherwise stand between every two items of the array.
+    item_text = spec.item_template.strip() if spec.item_template is not None else None
+    optional = [m.variable for m in definition.mapping_fields
+                if not m.required and item_text is not None and stands_alone(item_text, m.variable)]
+    without = tuple((frozenset(missing), Template.compile(without_members(item_text or "", missing), Kind.JSON,
+                                                          f"{where}.item_template"))
+                    for size in range(1, len(optional) + 1) for missing in combinations(optional, size))
     return CompiledEndpoint(
         name=spec.name,
         method=spec.method,
         url=Template.compile(spec.url, Kind.URL, f"{where}.url"),
         headers=headers,
         payload=Template.compile(spec.payload, Kind.JSON, f"{where}.payload"),
-        # White space around an item is no part of it: a `|` block's final newline would
-        # otherwise stand between every two items of the array.
-        item=Template.compile(spec.item_template.strip(), Kind.JSON, f"{where}.item_template")
-        if spec.item_template is not None else None,
+        item=Template.compile(item_text, Kind.JSON, f"{where}.item_template") if item_text is not None else None,
         batch_size=spec.batch_size,
         spec=spec,
+        item_without=without,
     )
 
 

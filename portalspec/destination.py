@@ -56,7 +56,7 @@ from .matching import Captured, PayloadMatcher, match_text, same_value
 from .model import Definition
 from .render import COHORT_VARIABLES
 from .store import REQUEST_LOG, Store, member_key
-from .template import Template, as_text
+from .template import Position, Slot, Template, as_text
 from .validate import load
 from .values import Values
 
@@ -92,7 +92,9 @@ def route_rule(url: Template) -> tuple[str, tuple[tuple[str, str], ...]]:
     text: list[str] = []
     names: list[str] = []
     for part in url.parts:
-        if isinstance(part, str):
+        if isinstance(part, Slot) and part.position is Position.URL_ORIGIN:
+            text.append("http://origin")  # the host is ignored, as any written host is
+        elif isinstance(part, str):
             text.append(part)
         else:
             text.append(f"{_OPEN}{len(names)}{_CLOSE}")
@@ -203,7 +205,7 @@ class Destination:
         self.values = values
         # The same binding a sender makes: what it expects is exactly what render sends.
         bound = integration.bind(values, reveal_secrets=True)
-        self.env = dict(bound.fields)
+        self.env = dict(bound.field_values)  # as sent: after the fields' transforms
         self.masker = bound.masker
         self.store = store if store is not None else Store(integration=self.definition.name)
         self.faults = faults
@@ -226,8 +228,8 @@ class Destination:
         secrets = self.definition.secret_variables
         for endpoint in self.integration.endpoints:
             rule, params = route_rule(endpoint.url)
-            matcher = PayloadMatcher.compile(endpoint.payload, endpoint.item,
-                                             item_variables=frozenset(self.mapping), secrets=secrets)
+            matcher = PayloadMatcher.compile(endpoint.payload, endpoint.item, item_variables=frozenset(self.mapping),
+                                             secrets=secrets, optional=endpoint.optional)
             route = _Route(endpoint, params, matcher, self._auth_checks(endpoint))
             key = (rule, endpoint.method)
             if key not in groups:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .diagnostics import Diagnostic, Path, Severity
+from .template import Position
 from .variables import template_sites
 
 TARGETS = ("portalspec", "portal")
 PORTAL_MACROS = frozenset({"request_id", "now_iso", "now_epoch", "amp_message_id", "amp_in_cohort", "amp_operation"})
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-_JSON_TYPE = re.compile(r"application/([A-Za-z0-9.+-]+\+)?json\s*(;.*)?", re.IGNORECASE)
 
 Where = tuple[Path, "int | None"]  # a path in the definition, and an offset inside a template
 
@@ -96,6 +96,44 @@ def _content_type(data: dict[str, Any]) -> Iterator[Where]:
                 yield path + (name,), None
 
 
+def _fields(data: dict[str, Any], key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for i, spec in enumerate(_list(data.get(key))):
+        if isinstance(spec, dict):
+            yield i, spec
+
+
+def _typed_fields(data: dict[str, Any]) -> Iterator[Where]:
+    for i, spec in _fields(data, "custom_fields"):
+        if spec.get("type") in ("boolean", "number"):
+            yield ("custom_fields", i, "type"), None
+        for j, option in enumerate(_list(spec.get("options"))):
+            if isinstance(option, dict) and not isinstance(option.get("value"), str):
+                yield ("custom_fields", i, "options", j, "value"), None
+
+
+def _transforms(data: dict[str, Any]) -> Iterator[Where]:
+    for key in ("custom_fields", "mapping_fields"):
+        for i, spec in _fields(data, key):
+            if "transform" in spec:
+                yield (key, i, "transform"), None
+
+
+def _optional(data: dict[str, Any]) -> Iterator[Where]:
+    for i, spec in _fields(data, "mapping_fields"):
+        if spec.get("required") is False:
+            yield ("mapping_fields", i, "required"), None
+
+
+def _origins(data: dict[str, Any]) -> Iterator[Where]:
+    for i, spec in _fields(data, "custom_fields"):
+        if spec.get("type") == "origin":
+            yield ("custom_fields", i, "type"), None
+    for site in template_sites(data):
+        for placeholder in site.lexed.placeholders:
+            if placeholder.position is Position.URL_ORIGIN:
+                yield site.path, placeholder.start
+
+
 EXTENSIONS: tuple[Extension, ...] = (
     Extension("PS501", "'${name}' (braces) is portalspec syntax",
               "write $name, followed by a character that cannot continue a name", _braces),
@@ -107,6 +145,12 @@ EXTENSIONS: tuple[Extension, ...] = (
               _jsonpath_list_id),
     Extension("PS506", "create_list with PUT", "POST or PATCH", _put_create),
     Extension("PS507", "a Content-Type header", None, _content_type, at_key=True),
+    Extension("PS508", "a typed custom field (boolean, number, or options with typed values)",
+              "a string or select field whose value is text", _typed_fields),
+    Extension("PS509", "a value transform", None, _transforms),
+    Extension("PS510", "an optional identifier (required: false)", "a required mapping field", _optional),
+    Extension("PS511", "a base URL (an origin) starting a URL",
+              "a single_select of host labels in the host: https://$region.api.example", _origins),
 )
 
 

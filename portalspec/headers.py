@@ -8,9 +8,17 @@ through it instead of a hand-written loop.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Mapping, Tuple, Union, overload
 
 Pairs = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+_JSON_TYPE = re.compile(r"application/([A-Za-z0-9.!#$&^_-]+\+)?json\s*(;.*)?", re.IGNORECASE | re.DOTALL)
+
+
+def is_json_type(value: str) -> bool:
+    """A Content-Type of the JSON family: ``application/json`` or ``application/<x>+json``
+    (JSON:API's ``application/vnd.api+json``), with parameters (``; charset=utf-8``)."""
+    return _JSON_TYPE.fullmatch(value.strip()) is not None
 
 
 class Headers(Tuple[Tuple[str, str], ...]):

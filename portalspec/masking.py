@@ -71,9 +71,12 @@ class Masker:
         return cls(tuple(sorted(found, key=len, reverse=True)))
 
     @classmethod
-    def for_values(cls, definition: Definition, env: Mapping[str, Any]) -> "Masker":
-        """The masker for resolved field values (``values.resolve_fields``)."""
-        secrets = [as_text(env.get(name, "")) for name in sorted(definition.secret_variables)]
+    def for_values(cls, definition: Definition, env: Mapping[str, Any],
+                   sent: Mapping[str, Any] | None = None) -> "Masker":
+        """The masker for resolved field values (``values.resolve_fields``) and, when their
+        transforms change them, the ``sent`` values too."""
+        secrets = [as_text(values.get(name, "")) for values in (env, sent or {})
+                   for name in sorted(definition.secret_variables)]
         derived: tuple[str, ...] = ()
         if any(as_text(env.get(name, "")) for name in definition.auth.variables):
             derived = definition.auth.scheme.derived(env)

@@ -217,13 +217,15 @@ class PayloadMatcher:
     item: Node | None
     item_variables: frozenset[str]
     secrets: frozenset[str]
+    optional: frozenset[str] = frozenset()  # identifiers whose member an item may leave out
 
     @classmethod
     def compile(cls, payload: Template, item: Template | None = None, *,
-                item_variables: frozenset[str] = frozenset(), secrets: frozenset[str] = frozenset()
-                ) -> "PayloadMatcher":
+                item_variables: frozenset[str] = frozenset(), secrets: frozenset[str] = frozenset(),
+                optional: frozenset[str] = frozenset()) -> "PayloadMatcher":
         return cls(payload.where, compile_node(payload), compile_node(item) if item is not None else None,
-                   frozenset(item_variables) | {"amp_in_cohort", "amp_operation"}, frozenset(secrets))
+                   frozenset(item_variables) | {"amp_in_cohort", "amp_operation"}, frozenset(secrets),
+                   frozenset(optional))
 
     def match(self, document: Any, known: Mapping[str, Any] = {}, hints: Mapping[str, Any] = {}, *,
               redact: Callable[[str], str] | None = None) -> Captured:
@@ -291,6 +293,10 @@ class _Run:
             for i, (child, element) in enumerate(zip(node.elements, value)):
                 self.walk(child, element, path + (i,), item)
 
+    def _optional(self, node: Node) -> bool:
+        name = node.name if isinstance(node, Capture) else node.whole if isinstance(node, Pattern) else None
+        return name is not None and name in self.matcher.optional
+
     def string(self, node: Pattern, value: str, path: Path, item: dict[str, Any] | None, what: str) -> None:
         whole = node.whole
         if whole is not None:
@@ -319,6 +325,8 @@ class _Run:
             self.fail(path, "an object", self.show(value))
         for key, child in node.keys:
             if key not in value:
+                if item is not None and self._optional(child):
+                    continue  # a user without this optional identifier: the member is left out
                 self.fail(path + (key,), _describe(child), "nothing: the key is missing")
             self.walk(child, value[key], path + (key,), item)
         literal = {k for k, _ in node.keys}

@@ -22,12 +22,15 @@ from .schema import default
 DEFAULT_BATCH_SIZE: int = default("batch_endpoint", "batch_size")
 _DEFAULT_SECRET: bool = default("custom_field", "secret")
 _DEFAULT_MAPPING_TYPE: str = default("mapping_field", "type")
+_DEFAULT_REQUIRED: bool = default("mapping_field", "required")
+
+Scalar = Any  # a field's value: text, or a number or boolean for typed fields
 
 
 @dataclass(frozen=True)
 class FieldOption:
     label: str
-    value: str
+    value: Scalar
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,16 @@ class CustomField:
     display_name: str
     type: str
     options: tuple[FieldOption, ...] = ()
-    default: str | None = None
+    default: Scalar | None = None
     secret: bool = _DEFAULT_SECRET
     description: str | None = None
+    transform: tuple[str, ...] = ()
+
+    @property
+    def origin(self) -> bool:
+        """Its value is a base URL (``scheme://host[:port]``) that may start a URL."""
+        return self.type == "origin" or bool(self.options) and all(
+            isinstance(o.value, str) and "://" in o.value for o in self.options)
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,8 @@ class MappingField:
     type: str = _DEFAULT_MAPPING_TYPE
     options: tuple[FieldOption, ...] = ()
     description: str | None = None
+    required: bool = _DEFAULT_REQUIRED
+    transform: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,7 +135,8 @@ class Definition:
 
 
 def _options(spec: dict) -> tuple[FieldOption, ...]:
-    return tuple(FieldOption(str(o["label"]), str(o["value"])) for o in spec.get("options", ()))
+    return tuple(FieldOption(str(o["label"]), o["value"]) for o in spec.get("options", ()))
+
 
 
 def _headers(spec: dict, owner: str | None) -> tuple[tuple[str, str], ...]:
@@ -164,13 +177,15 @@ def definition_from_data(data: dict, source: SourceMap | None = None) -> Definit
         endpoints=tuple(_endpoint(n, data["endpoints"][n]) for n in ENDPOINTS if n in data["endpoints"]),
         headers=_headers(data, None),
         custom_fields=tuple(
-            CustomField(f["variable"], f["display_name"], f["type"], _options(f),
-                        None if f.get("default") is None else str(f["default"]),
-                        bool(f.get("secret", default("custom_field", "secret"))), f.get("description"))
+            CustomField(f["variable"], f["display_name"], f["type"], _options(f), f.get("default"),
+                        bool(f.get("secret", default("custom_field", "secret"))), f.get("description"),
+                        tuple(f.get("transform", ())))
             for f in data.get("custom_fields", default(None, "custom_fields"))),
         mapping_fields=tuple(
             MappingField(f["variable"], f["mapping_display_name"], f["display_name"],
-                         f.get("type", default("mapping_field", "type")), _options(f), f.get("description"))
+                         f.get("type", default("mapping_field", "type")), _options(f), f.get("description"),
+                         bool(f.get("required", default("mapping_field", "required"))),
+                         tuple(f.get("transform", ())))
             for f in data.get("mapping_fields", default(None, "mapping_fields"))),
         category=data.get("category"),
         summary=data.get("summary"),

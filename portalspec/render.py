@@ -31,16 +31,18 @@ from .auth import credential_name
 from .batching import Batch, UserInput, batches
 from .compiler import CompiledDefinition, CompiledEndpoint
 from .diagnostics import InputError
-from .headers import Headers
+from .headers import Headers, is_json_type
 from .jsonpath import JSONPathError, find_list_id
 from .kinds import creates_list
 from .macros import MacroContext, slugify
 from .masking import Masker
 from .request import Request
 from .template import Position, RawJSON, Slot, SubstitutionError, Template, as_text
+from .transforms import apply, apply_all
 from .values import ADD, REMOVE, Cohort, Members, UserSource, Values, resolve_fields
 
 JSON_CONTENT_TYPE = "application/json"
+
 _c_encode = json.encoder.encode_basestring
 # Masked, a secret is a sentinel wherever it lands: lowercase letters and digits survive
 # every encoder unchanged. Its middle is a hash of the secrets themselves, so a user id
@@ -85,7 +87,12 @@ class BoundIntegration:
         self.reveal_secrets = reveal_secrets
         env = resolve_fields(definition, values)
         self.fields: Mapping[str, Any] = dict(env)  # as the values file gives them, secrets included
-        self.masker = Masker.for_values(definition, env)  # for text that carries the real secrets
+        for f in definition.custom_fields:
+            if f.transform and f.variable in env:
+                env[f.variable] = apply(f.transform, env[f.variable])
+        self.field_values: Mapping[str, Any] = dict(env)  # transformed: what the requests carry
+        # For text that carries the real secrets, as typed and as transformed.
+        self.masker = Masker.for_values(definition, self.fields, sent=env)
         masked: list[tuple[str, str]] = []
         secret_names = sorted(definition.secret_variables & env.keys())
         self._nonce = _nonce(env[name] for name in secret_names)
@@ -253,10 +260,16 @@ class BoundIntegration:
             # application/json, as Amplitude sends it; a definition header replaces the auth
             # header of its name; the compiler already merged shared and endpoint headers.
             own = endpoint.header_names
-            headers = Headers([("Content-Type", JSON_CONTENT_TYPE)]
-                              + [(n, v) for n, v in auth if n.lower() not in own]
-                              + [(name, template.render(env)) for name, template in endpoint.headers
-                                 if name.lower() != "content-type"])
+            # Content-Type is application/json, as Amplitude sends it, unless the definition
+            # names another JSON-family type (validate refuses any other type; render ignores it).
+            content_type = [("Content-Type", JSON_CONTENT_TYPE)]
+            pairs = [(n, v) for n, v in auth if n.lower() not in own]
+            for name, template in endpoint.headers:
+                if name.lower() != "content-type":
+                    pairs.append((name, template.render(env)))
+                elif is_json_type(value := template.render(env)):
+                    content_type = [(name, value)]
+            headers = Headers(content_type + pairs)
             body = "".join(endpoint.payload.pieces(env))
         except SubstitutionError as exc:
             raise InputError(str(exc)) from None
@@ -275,11 +288,16 @@ class BoundIntegration:
         key = (endpoint.name, batch.operation)
         if key not in self._items:
             assert endpoint.item is not None  # the checks require an item template with $items
-            per_batch = {"amp_in_cohort": batch.operation == ADD, "amp_operation": batch.operation}
+            per_batch = {**self.env, "amp_in_cohort": batch.operation == ADD, "amp_operation": batch.operation}
             try:
-                self._items[key] = _ItemRenderer(endpoint.item.bind({**self.env, **per_batch}))
+                self._items[key] = _ItemRenderer(endpoint.item.bind(per_batch), tuple(
+                    (missing, template.bind(per_batch)) for missing, template in endpoint.item_without))
             except SubstitutionError as exc:
                 raise InputError(str(exc)) from None
+        transforms = {m.variable: m.transform for m in self.integration.definition.mapping_fields if m.transform}
+        if transforms:  # each user's value as the destination wants it; identity is untouched
+            batch = Batch(batch.operation, {name: apply_all(transforms[name], column) if name in transforms else column
+                                            for name, column in batch.columns.items()}, batch.size, batch.refs)
         extra: dict[str, Any] = {"items": RawJSON(self._items[key].render(batch))}
         if list_id is not None:
             extra["list_id"] = list_id
@@ -407,11 +425,13 @@ class _ItemRenderer:
     encoder mapped over the ids and one ``join``, no Python code per user.
     """
 
-    def __init__(self, template: Template):
+    def __init__(self, template: Template, without: tuple[tuple[frozenset[str], Template], ...] = ()):
         self.template = template
+        self.without = dict(without)  # missing optional identifiers -> the item without their members
+        self.optional = frozenset().union(*self.without)
         slots = [p for p in template.parts if isinstance(p, Slot)]
         self.fast: tuple[str, str, str] | None = None
-        if len(slots) == 1:
+        if len(slots) == 1 and not self.optional:
             slot = slots[0]
             i = template.parts.index(slot)
             before = "".join(p for p in template.parts[:i] if isinstance(p, str))
@@ -437,8 +457,13 @@ class _ItemRenderer:
                 return ["[", before, joined, after, "]"]
         rendered = []
         for i in range(batch.size):
+            row = batch.row(i)
+            template = self.template
+            if self.optional:
+                missing = frozenset(name for name in self.optional if row.get(name) in (None, ""))
+                template = self.without.get(missing, template) if missing else template
             try:
-                rendered.append(self.template.render(batch.row(i)))
+                rendered.append(template.render(row))
             except SubstitutionError as exc:
                 raise InputError(f"user {batch.ref(i)}: {exc}") from None
         return ["[", ",".join(rendered), "]"]

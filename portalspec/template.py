@@ -32,6 +32,7 @@ class Position(str, Enum):
     JSON_VALUE = "json value"
     JSON_STRING = "json string"
     URL_SCHEME = "url scheme"
+    URL_ORIGIN = "url origin"  # the very start of a URL: a base URL, scheme://host[:port]
     URL_HOST = "url host"
     URL_PATH = "url path"
     URL_QUERY = "url query"
@@ -146,6 +147,14 @@ def _json_positions(raw: list) -> Iterable[Union[str, Placeholder]]:
 
 def _url_positions(raw: list) -> Iterable[Union[str, Placeholder]]:
     position = Position.URL_SCHEME
+    raw = [part for part in raw if part != ""]
+    if raw and not isinstance(raw[0], str) and raw[0][1] == 0 \
+            and not any(isinstance(part, str) and "://" in part for part in raw):
+        # A variable that starts a URL without a written scheme is its origin (a base-URL
+        # field); what follows is read as after a host.
+        name, start, end = raw[0]
+        yield Placeholder(name, start, end, Position.URL_ORIGIN)
+        raw, position = raw[1:], Position.URL_HOST
     for part in raw:
         if isinstance(part, str):
             k = 0
@@ -246,6 +255,17 @@ def encode_query(value: Any) -> str:
     return quote(as_text(value), safe="")
 
 
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?")
+
+
+def encode_origin(value: Any) -> str:
+    """A base URL: ``http(s)://host[:port]`` and nothing more (no path, query or user)."""
+    text = as_text(value)
+    if not _ORIGIN.fullmatch(text):
+        raise SubstitutionError(f"{text!r} is not an origin: scheme://host[:port], http or https, without a path")
+    return text
+
+
 def encode_host(value: Any) -> str:
     text = as_text(value)
     if not _HOST_LABEL.fullmatch(text):  # (not match + `$`: that allows a trailing newline)
@@ -276,6 +296,7 @@ ENCODERS: Mapping[Position, Callable[[Any], str]] = {
     Position.JSON_VALUE: encode_json_value,
     Position.JSON_STRING: encode_json_string,
     Position.URL_SCHEME: _no_scheme,
+    Position.URL_ORIGIN: encode_origin,
     Position.URL_HOST: encode_host,
     Position.URL_PATH: encode_path_segment,
     Position.URL_QUERY: encode_query,
@@ -355,3 +376,36 @@ class Template:
             else:
                 parts.append(part)
         return Template(self.where, tuple(parts))
+
+
+# --- optional members -------------------------------------------------------------------
+
+def _member(name: str) -> re.Pattern[str]:
+    """A JSON object member whose whole value is ``$name``: ``"key": "$name"`` or ``"key": $name``."""
+    var = rf"\$(?:{name}(?![A-Za-z0-9_])|\{{{name}\}})"
+    return re.compile(rf'"(?:[^"\\]|\\.)*"\s*:\s*(?:"{var}"|{var})')
+
+
+def stands_alone(text: str, name: str) -> bool:
+    """Every use of ``$name`` in ``text`` is the whole value of a JSON object member, so the
+    member can be left out when the value is missing."""
+    uses = len(re.findall(rf"\$(?:{name}(?![A-Za-z0-9_])|\{{{name}\}})", text))
+    return uses > 0 and uses == len(_member(name).findall(text))
+
+
+def without_members(text: str, names: Iterable[str]) -> str:
+    """``text`` with every member whose value is one of ``names`` left out, and one comma
+    beside it, so the object stays JSON."""
+    for name in names:
+        pattern = _member(name)
+        while (found := pattern.search(text)) is not None:
+            start, end = found.span()
+            after = re.match(r"\s*,\s*", text[end:])
+            before = re.search(r",\s*$", text[:start])
+            if after:
+                text = text[:start] + text[end + after.end():]
+            elif before:
+                text = text[:before.start()] + text[end:]
+            else:
+                text = text[:start] + text[end:]
+    return text

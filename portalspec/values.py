@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from .diagnostics import Diagnostic, InputError, did_you_mean
 from .kinds import ADD, REMOVE
-from .model import Definition
+from .model import CustomField, Definition
+from .template import SubstitutionError, as_text, encode_origin
 
 if TYPE_CHECKING:  # a type only: this module reads no file (the loader does)
     from .loader import Document
@@ -145,11 +146,10 @@ def resolve_fields(definition: Definition, values: Values) -> dict[str, Any]:
     for f in definition.custom_fields:
         if f.variable in values.fields:
             value = values.fields[f.variable]
-            options = [o.value for o in f.options]
-            if options and str(value) not in options:
-                problems.append(f"field '{f.display_name}' ({f.variable}) is {value!r}, not one of its options: "
-                                + ", ".join(options))
-            env[f.variable] = value
+            problem = _field_problem(f, value)
+            if problem:
+                problems.append(f"field '{f.display_name}' ({f.variable}) is {value!r}, {problem}")
+            env[f.variable] = _option_value(f, value)
         elif f.default is not None:
             env[f.variable] = f.default
         else:
@@ -187,3 +187,39 @@ class UserSource:
         self.skipped_count += 1
         if len(self.skipped) < 5:
             self.skipped.append(f"{ref} ({reason})")
+
+
+def _field_problem(field: CustomField, value: Any) -> str | None:
+    """Why ``value`` does not fit ``field`` (its type, its options, an origin), or None."""
+    if field.options:
+        if _option_value(field, value) is _NO_OPTION:
+            return "not one of its options: " + ", ".join(str(o.value) for o in field.options)
+        return None
+    if field.type == "boolean" and not isinstance(value, bool):
+        return "not true or false"
+    if field.type == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return "not a number"
+    if field.type == "origin":
+        try:
+            encode_origin(value)
+        except SubstitutionError:
+            return "not an origin: scheme://host[:port], http or https, without a path"
+    return None
+
+
+_NO_OPTION: Any = object()
+
+
+def _option_value(field: CustomField, value: Any) -> Any:
+    """The option ``value`` stands for, typed as the definition types it (a values file may
+    write an option's text: ``"1"`` for ``1``), or ``_NO_OPTION``; the value itself when the
+    field has no options."""
+    if not field.options:
+        return value
+    for option in field.options:
+        if type(option.value) is type(value) and option.value == value:
+            return option.value
+    for option in field.options:
+        if as_text(option.value) == as_text(value):
+            return option.value
+    return _NO_OPTION

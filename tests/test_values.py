@@ -98,6 +98,6 @@ def test_the_values_module_reads_no_files():
     runtime_imports = {node.module if isinstance(node, ast.ImportFrom) else alias.name
                        for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
                        for alias in node.names}
-    assert runtime_imports <= {"__future__", "dataclasses", "typing", "diagnostics", "kinds", "model", "variables"}
+    assert runtime_imports <= {"__future__", "dataclasses", "typing", "diagnostics", "kinds", "model", "template", "variables"}
     calls = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
     assert "open" not in calls

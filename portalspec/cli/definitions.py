@@ -7,7 +7,9 @@ import sys
 
 import click
 
+from .. import __version__
 from ..extensions import TARGETS
+from ..sarif import sarif_log
 from ..schema import schema_text
 from ..validate import check_document, open_document, variable_table
 from .base import FORMAT, main, style, summary
@@ -18,7 +20,8 @@ from .base import FORMAT, main, style, summary
 @click.option("--target", type=click.Choice(TARGETS), default="portalspec", show_default=True,
               help="portalspec: list constructs beyond the Developer Portal's form as notes; "
                    "portal: refuse them (errors), naming the nearest portal way.")
-@FORMAT
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
+              help="Output for people (text), for CI and tools (json), or SARIF 2.1.0 for code hosts (sarif).")
 def validate(files: tuple[str, ...], target: str, fmt: str) -> None:
     """Check definition FILES against the schema and the semantic rules.
 
@@ -27,7 +30,9 @@ def validate(files: tuple[str, ...], target: str, fmt: str) -> None:
     """
     reports = [(f, check_document(open_document(f), target)) for f in files]
     invalid = any(any(d.is_error for d in ds) for _, ds in reports)
-    if fmt == "json":
+    if fmt == "sarif":
+        click.echo(json.dumps(sarif_log(reports, version=__version__), indent=2, ensure_ascii=False))
+    elif fmt == "json":
         click.echo(json.dumps({
             "valid": not invalid,
             "files": [{"file": f, "valid": not any(d.is_error for d in ds),

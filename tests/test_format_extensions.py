@@ -1,0 +1,224 @@
+"""Format extensions beyond the portal's form, end to end: typed custom fields, Content-Type,
+transforms, optional identifiers and base-URL fields — validated, rendered, served, tested
+and synced, with hostile values that never change a request's structure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import portalspec
+from portalspec import Cohort, InputError, MacroContext, User, Values, validate
+from portalspec.endpoint_test import run_endpoint_test
+from portalspec.sync import State, SyncOptions, sync
+from portalspec.testing import running_destination
+from portalspec.transport import Transport
+
+from .conftest import MINIMAL, edit
+
+COHORT = Cohort("77", "Beta")
+
+# A list API on a regional base URL, with a boolean setting, a JSON:API content type, an
+# optional email hashed for an ad platform and an optional id.
+EXTENDED = """\
+portalspec: 1
+name: extended
+display_name: Extended
+type: list
+auth: {method: bearer}
+headers:
+  Content-Type: application/vnd.api+json
+custom_fields:
+  - variable: base
+    display_name: Data center
+    type: single_select
+    options:
+      - {label: US, value: "https://api.us.example"}
+      - {label: EU, value: "https://api.eu.example:8443"}
+    default: "https://api.us.example"
+  - {variable: existing_only, display_name: Update existing users only, type: boolean, default: false}
+  - {variable: weight, display_name: Weight, type: number, default: 1.5}
+  - {variable: label, display_name: Label, type: string, transform: [trim, upper]}
+mapping_fields:
+  - {variable: email, mapping_display_name: Email, display_name: Email, required: false, transform: [email, sha256]}
+  - {variable: uid, mapping_display_name: User ID, display_name: User ID, required: false}
+endpoints:
+  create_list:
+    method: POST
+    url: $base/lists
+    payload: '{"name": "$amp_cohort_name", "label": "$label", "weight": $weight}'
+    list_id: {path: id}
+    example_response: {"id": 12}
+  add_users:
+    method: POST
+    url: $base/lists/$list_id/add
+    payload: '{"existingOnly": $existing_only, "users": $items}'
+    item_template: '{"emailHash": "$email", "userId": "$uid"}'
+  remove_users:
+    method: POST
+    url: $base/lists/$list_id/remove
+    payload: '{"users": $items}'
+    item_template: '{"emailHash": "$email", "userId": "$uid"}'
+"""
+
+
+def integration() -> portalspec.Integration:
+    return portalspec.compile(portalspec.load(EXTENDED))
+
+
+def values(**fields: Any) -> Values:
+    return Values({"bearer_token": "tok", "label": "  beta  ", **fields}, {"email": "email", "uid": "user_id"}, COHORT)
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def rendered(users: list[User], **fields: Any) -> list[portalspec.Request]:
+    return list(integration().render(values(**fields), users, context=MacroContext(seed=1)))
+
+
+def test_the_extended_definition_is_valid_and_all_beyond_the_portal():
+    assert [d for d in validate(EXTENDED) if d.is_error] == []
+    codes = {d.code for d in validate(EXTENDED, target="portal")}
+    assert {"PS507", "PS508", "PS509", "PS510", "PS511"} <= codes
+
+
+def test_typed_fields_keep_their_json_type_and_a_string_field_is_transformed():
+    create, add = rendered([User("add", {"email": " A@X.com ", "uid": "u1"})], existing_only=True)
+    assert json.loads(create.body) == {"name": "Beta", "label": "BETA", "weight": 1.5}
+    assert json.loads(add.body)["existingOnly"] is True
+
+
+def test_the_base_url_starts_every_url_and_the_content_type_is_the_definitions():
+    create, add = rendered([User("add", {"email": "a@x", "uid": "u1"})], base="https://api.eu.example:8443")
+    assert create.url == "https://api.eu.example:8443/lists" and add.url == "https://api.eu.example:8443/lists/12/add"
+    assert create.header("Content-Type") == "application/vnd.api+json"
+
+
+def test_emails_are_normalised_and_hashed_as_ad_platforms_want_and_shown_as_sent():
+    _, add = rendered([User("add", {"email": "  Jane.Doe@Example.COM ", "uid": "u1"})])
+    (item,) = json.loads(add.body)["users"]
+    assert item == {"emailHash": sha("jane.doe@example.com"), "userId": "u1"}
+    assert "jane" not in add.to_curl().lower() and sha("jane.doe@example.com") in add.to_curl()  # data, not a secret
+
+
+def test_a_user_lacking_an_optional_identifier_is_sent_without_that_member():
+    users = [User("add", {"email": "a@x", "uid": None}), User("add", {"email": None, "uid": "u2"}),
+             User("add", {"email": "b@x", "uid": "u3"})]
+    _, add = rendered(users)
+    assert json.loads(add.body)["users"] == [{"emailHash": sha("a@x")}, {"userId": "u2"},
+                                             {"emailHash": sha("b@x"), "userId": "u3"}]
+
+
+def test_an_optional_identifier_anywhere_but_a_member_value_is_ps211():
+    text = EXTENDED.replace('''item_template: '{"emailHash": "$email", "userId": "$uid"}'
+  remove_users''', '''item_template: '{"emailHash": "$email", "userId": "id-$uid"}'
+  remove_users''')
+    found = [d for d in validate(text) if d.code == "PS211"]
+    assert found and "$uid is optional" in found[0].message
+
+
+@pytest.mark.parametrize("field, value, why", [
+    ("existing_only", "yes", "not true or false"),
+    ("weight", "heavy", "not a number"),
+    ("weight", True, "not a number"),
+    ("base", "https://api.other.example", "not one of its options"),
+])
+def test_a_values_file_value_that_does_not_fit_its_type_is_refused(field, value, why):
+    with pytest.raises(InputError, match=why):
+        rendered([], **{field: value})
+
+
+def test_an_origin_field_is_checked_when_the_values_are_read():
+    text = EXTENDED.replace('''    type: single_select
+    options:
+      - {label: US, value: "https://api.us.example"}
+      - {label: EU, value: "https://api.eu.example:8443"}
+    default: "https://api.us.example"''', '''    type: origin''')
+    assert [d for d in validate(text) if d.is_error] == []
+    compiled = portalspec.compile(portalspec.load(text))
+    for bad in ("https://api.example/v1", "ftp://api.example", "api.example", "https://a b.example"):
+        with pytest.raises(InputError, match="not an origin"):
+            list(compiled.render(values(base=bad), []))
+    assert next(compiled.render(values(base="http://127.0.0.1:8080"), [])).url == "http://127.0.0.1:8080/lists"
+
+
+def test_only_a_base_url_field_may_start_a_url_and_it_may_stand_nowhere_else():
+    text = edit(MINIMAL, "url: https://api.acme.example/lists\n", "url: $region/lists\n")
+    assert any(d.code == "PS304" and "only a base-URL field" in d.message for d in validate(text))
+    text = EXTENDED.replace('"label": "$label"', '"label": "$base"')
+    assert any(d.code == "PS304" and "may stand only at the very start" in d.message for d in validate(text))
+
+
+def test_a_select_whose_options_cannot_stand_where_used_is_ps316():
+    text = edit(MINIMAL, "      - {label: Europe, value: eu}", "      - {label: Europe, value: api.eu}")
+    text = edit(text, "url: https://api.acme.example/lists\n", "url: https://$region.acme.example/lists\n")
+    (diag,) = [d for d in validate(text) if d.code == "PS316"]
+    assert diag.path == ("custom_fields", 0, "options", 1, "value") and "'api.eu'" in diag.message
+
+
+# --- serve, test and sync --------------------------------------------------------------
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    definition, values_file = tmp_path / "integration.yaml", tmp_path / "values.yaml"
+    definition.write_text(EXTENDED)
+    values_file.write_text(json.dumps({"fields": {"bearer_token": "tok", "label": " beta ", "existing_only": True},
+                                       "mappings": {"email": "email", "uid": "user_id"},
+                                       "cohort": {"id": "77", "name": "Beta"}}))
+    return definition, values_file
+
+
+def test_serve_and_the_endpoint_test_take_typed_transformed_and_optional_values(files):
+    definition, values_file = files
+    users = [User("add", {"email": "A@x", "uid": None}), User("remove", {"email": None, "uid": "u9"})]
+    with running_destination(definition, values_file) as dest, Transport(base_url=dest.url) as transport:
+        report = run_endpoint_test(integration(), portalspec.load_values(values_file), users, transport=transport)
+        assert report.passed, report.to_text()
+        members = dest.state()["lists"][0]["members"]
+    assert [m["values"] for m in members] == [{"email": sha("a@x")}]
+
+
+def test_sync_delivers_extended_users_and_keeps_identity_apart_from_transformed_values(files):
+    definition, values_file = files
+    cohort = [User("add", {"email": "A@x.com", "uid": None}, key="amp-1"),
+              User("add", {"email": "b@x.com", "uid": "u2"}, key="amp-2")]
+    with running_destination(definition, values_file) as dest, Transport(base_url=dest.url) as transport, \
+            State(":memory:") as state:
+        report = sync(integration(), portalspec.load_values(values_file), cohort, state=state, transport=transport,
+                      options=SyncOptions())
+        assert report.ok, report.errors
+        assert set(state.members(1)) == {"amp-1", "amp-2"}  # identities, never hashed values
+        hashes = sorted(m["values"]["email"] for m in dest.state()["lists"][0]["members"])
+    assert hashes == sorted([sha("a@x.com"), sha("b@x.com")])
+
+
+# --- hostile values never change a request's structure ---------------------------------
+
+hostile = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(email=st.none() | hostile, uid=st.none() | hostile, label=hostile)
+def test_hostile_values_through_transforms_and_optional_members_keep_the_structure(email, uid, label):
+    if email in (None, "") and uid in (None, ""):
+        return  # a user lacking every identifier is skipped by the readers
+    try:
+        create, add = rendered([User("add", {"email": email, "uid": uid})], label=label)
+    except InputError:
+        return  # a label a header or URL cannot carry is refused, never sent
+    assert json.loads(create.body)["label"] == label.strip().upper()
+    (item,) = json.loads(add.body)["users"]
+    expected = {}
+    if email not in (None, ""):
+        expected["emailHash"] = sha(email.strip().lower())
+    if uid not in (None, ""):
+        expected["userId"] = uid
+    assert item == expected
