@@ -1,4 +1,4 @@
-"""Batching: users (one at a time, or column-wise in :class:`~portalspec.inputs.Members` blocks)
+"""Batching: users (one at a time, or column-wise in :class:`~portalspec.values.Members` blocks)
 → column-wise :class:`Batch` es of at most ``batch_size``.
 
 Entering users are batched as they arrive; leaving users are held and batched after them,
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
 from .diagnostics import InputError
-from .values import ADD, REMOVE, Members, User
+from .values import ADD, REMOVE, Members, User, UserSource
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,17 @@ class Batch:
     columns: Mapping[str, Sequence[Any]]  # mapping variable -> one value per user
     size: int
     refs: Mapping[int, str] = field(default_factory=dict)  # index -> how messages name that user
+    # (first index, refs) of each run of column-wise members that carried refs (Members.refs)
+    runs: tuple[tuple[int, Sequence[str]], ...] = ()
 
     def ref(self, i: int) -> str:
         if self.refs.get(i):
             return self.refs[i]
+        for start, refs in reversed(self.runs):
+            if start <= i:
+                if i - start < len(refs) and refs[i - start]:
+                    return refs[i - start]
+                break
         first = next(iter(self.columns.values()), None)
         return f"#{i + 1} of its batch" + (f" ({first[i]!r})" if first is not None else "")
 
@@ -37,7 +44,8 @@ class _Filling:
     def __init__(self, operation: str, variables: Sequence[str]):
         self.operation = operation
         self.columns: dict[str, list[Any]] = {v: [] for v in variables}
-        self.refs: dict[int, str] = {}  # sparse: column-wise members carry none
+        self.refs: dict[int, str] = {}  # sparse: users one by one
+        self.runs: list[tuple[int, Sequence[str]]] = []  # column-wise members' refs, by where they start
         self.size = 0
 
     def take_user(self, user: User) -> None:
@@ -57,10 +65,12 @@ class _Filling:
                 column.extend(piece)
             else:  # an empty batch takes the slice itself: one copy of the ids, not two
                 self.columns[name] = piece if isinstance(piece, list) else list(piece)
+        if members.refs is not None:
+            self.runs.append((self.size, members.refs[start:stop]))
         self.size += stop - start
 
     def done(self) -> Batch:
-        return Batch(self.operation, self.columns, self.size, self.refs)
+        return Batch(self.operation, self.columns, self.size, self.refs, tuple(self.runs))
 
 
 UserInput = Union[User, Members]
@@ -68,7 +78,11 @@ UserInput = Union[User, Members]
 
 def batches(users: Iterable[UserInput], sizes: Mapping[str, int], variables: Sequence[str],
             wanted: frozenset[str] = frozenset((ADD, REMOVE))) -> Iterator[Batch]:
-    """Entering batches as they fill, then leaving batches, each at most ``sizes[operation]``."""
+    """Entering batches as they fill, then leaving batches, each at most ``sizes[operation]``.
+
+    A users file read column-wise (:attr:`UserSource.columnar`) is taken as its blocks."""
+    if isinstance(users, UserSource) and users.columnar:
+        users = users.blocks(max(sizes.values()))
     filling = {op: _Filling(op, variables) for op in (ADD, REMOVE)}
     leaving: list[Batch] = []
 

@@ -43,7 +43,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
+import operator
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -53,7 +55,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Sequence, cast
 from .diagnostics import InputError, did_you_mean
 from .loader import read_document
 from .model import Definition
-from .values import ADD, COHORT_COLUMNS, REMOVE, Cohort, User, UserSource, Values, values_from_data
+from .values import ADD, BLOCK, COHORT_COLUMNS, REMOVE, Cohort, Members, Refs, UserSource, Values, values_from_data
 
 # --- values -----------------------------------------------------------------------------
 
@@ -67,12 +69,15 @@ def load_values(path: str | os.PathLike[str]) -> Values:
 
 # --- users ------------------------------------------------------------------------------
 
-def open_text(path: str | os.PathLike[str]) -> IO[str]:
-    """The file as text, gunzipped when it starts with gzip's magic bytes."""
+def open_text(path: str | os.PathLike[str], *, tail: bool = False) -> IO[str]:
+    """The file as text, gunzipped when it starts with gzip's magic bytes; with ``tail`` its
+    binary layer (``.buffer``) is a :class:`_Tail`, which remembers the last byte read."""
     with open(path, "rb") as probe:
         zipped = probe.read(2) == b"\x1f\x8b"
     # gzip.open owns its file, so closing the text wrapper closes everything under it.
     binary = cast(IO[bytes], gzip.open(path, "rb") if zipped else open(path, "rb"))
+    if tail:
+        binary = cast(IO[bytes], _Tail(binary))
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")  # -sig: a BOM (Excel) is not data
 
 
@@ -183,34 +188,18 @@ def _sniff_plain_ids(first: str, definition: Definition) -> Verdict:
 
 
 # --- reading each shape ------------------------------------------------------------------------
+#
+# Every reader is column-wise: it reads a block of rows at a time (csv.reader and the JSON
+# scanner run in C over the block), checks the block's columns with set and ``in`` tests, and
+# hands on :class:`Members` blocks — no Python object per user. A block with anything unusual
+# in it (a blank line, a record over several lines, an empty value, an operation spelled
+# " Add ") is read again row by row, which finds the same users, skips and errors as ever.
+# Refs are lazy (:class:`Refs`): "line 7" is only spelled when a message names the user.
 
 _UNREADABLE = (OSError, EOFError, zlib.error)  # a truncated or corrupt gzip file, a read error
-
-
-def _text_lines(name: str) -> Iterator[tuple[int, str]]:
-    """Numbered lines of a users file; a file that cannot be read is an InputError naming the line."""
-    line = 0
-    with open_text(name) as handle:
-        try:
-            for line, text in enumerate(handle, 1):
-                yield line, text
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{name}:{line + 1}: not valid UTF-8: {exc}") from None
-        except _UNREADABLE as exc:
-            raise InputError(f"{name}:{line + 1}: cannot read users: {exc}") from None
-
-
-def _csv_rows(name: str) -> Iterator[tuple[int, list[str]]]:
-    with open_text(name) as handle:
-        reader = csv.reader(handle, strict=True)
-        try:
-            for row in reader:
-                if row:
-                    yield reader.line_num, row
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise InputError(f"{name}:{reader.line_num}: malformed CSV: {exc}") from None
-        except _UNREADABLE as exc:
-            raise InputError(f"{name}:{reader.line_num}: cannot read users: {exc}") from None
+_DECODER = json.JSONDecoder()
+_scan = _DECODER.scan_once  # type: ignore[attr-defined]  # json.loads' own C scanner, no per-call wrapper
+_LINE_ENDS = frozenset(("", "\n", "\r", "\r\n"))
 
 
 def _key(value: Any) -> str:
@@ -218,48 +207,198 @@ def _key(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+class _CsvBlocks:
+    """A CSV file's records after its header, as blocks of columns: ``(columns, lines)``, each
+    column a sequence of at most ``size`` fields and ``lines`` the line each record starts on.
+
+    A block of plain lines — each ending in a newline; every field unquoted, or every field
+    quoted with no quote inside — is split by ``str.split`` over the whole block, which is what
+    the csv module makes of it; any other block (a blank line, a quote inside a field, a record
+    over several lines, a carriage return) is read by the csv module, record by record. A row
+    of the wrong length is an error naming its line (``expected N columns, found M``); a
+    reading error is ``fail(error, line the record starts on, line the reader is at)``."""
+
+    def __init__(self, handle: IO[str], line: int, width: int, name: str,
+                 fail: Callable[[Exception, int, int], InputError], at_end: Callable[[int], None] | None = None):
+        self.handle, self.line, self.width, self.name, self.fail = handle, line, width, name, fail
+        self.at_end = at_end  # called before a row of the wrong width that ends the file is refused
+        self.pending: InputError | None = None  # a bad row's error, raised once the rows before it are taken
+
+    def blocks(self, size: int) -> Iterator[tuple[list[Sequence[str]], Sequence[int]]]:
+        while True:
+            if self.pending is not None:
+                raise self.pending
+            texts: list[str] = []
+            try:
+                texts.extend(itertools.islice(self.handle, size))
+            except (UnicodeDecodeError, *_UNREADABLE) as exc:
+                raise self.fail(exc, self.line + len(texts) + 1, self.line + len(texts)) from None
+            if not texts:
+                return
+            columns = _plain_columns(texts, self.width)
+            if columns is not None:
+                self.line += len(texts)  # before the yield: a caller may take one block and leave
+                yield columns, range(self.line - len(texts) + 1, self.line + 1)
+                continue
+            rows, lines = self._records(texts)
+            if rows:
+                yield list(zip(*rows)), lines
+
+    def _records(self, texts: list[str]) -> tuple[list[list[str]], list[int]]:
+        """The records of ``texts`` (and of the lines after, when the last runs on), by the csv module."""
+        reader = csv.reader(itertools.chain(texts, self.handle), strict=True)
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        while reader.line_num < len(texts):
+            start = self.line + reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except (csv.Error, UnicodeDecodeError, *_UNREADABLE) as exc:
+                raise self.fail(exc, start, self.line + reader.line_num) from None
+            if not row:
+                continue
+            if len(row) != self.width:
+                # Errors in file order: the rows before this one are checked (and may fail) first.
+                if self.at_end is not None and reader.line_num >= len(texts) and not self.handle.read(1):
+                    self.at_end(self.line + reader.line_num)
+                self.pending = InputError(f"{self.name}:{start}: expected {self.width} columns, found {len(row)}")
+                break
+            rows.append(row)
+            lines.append(start)
+        self.line += reader.line_num
+        return rows, lines
+
+
+def _plain_columns(texts: list[str], width: int) -> list[Sequence[str]] | None:
+    """The block's columns when every line is plain (see :class:`_CsvBlocks`), else None."""
+    text = "".join(texts)
+    if not text.endswith("\n") or "\r" in text or "\x00" in text:
+        return None
+    if '"' not in text:
+        if set(map(str.count, texts, itertools.repeat(","))) != {width - 1} or (width == 1 and "\n" in texts):
+            return None
+        flat = text[:-1].replace("\n", ",").split(",") if width > 1 else text[:-1].split("\n")
+    else:  # "a","b": 2 quotes a field and '","' between fields is a line without a quote inside a field
+        if set(map(str.count, texts, itertools.repeat('"'))) != {2 * width} \
+                or set(map(str.count, texts, itertools.repeat('","'))) != {width - 1} \
+                or not all(map(str.startswith, texts, itertools.repeat('"'))) \
+                or not all(map(str.endswith, texts, itertools.repeat('"\n'))):
+            return None
+        flat = text[1:-2].replace('"\n"', '","').split('","')
+    if len(flat) != len(texts) * width:
+        return None
+    return [flat[i::width] for i in range(width)]
+
+
+def _runs(operations: Sequence[str]) -> Iterator[tuple[str, int, int]]:
+    """(operation, start, stop) of each run of one operation."""
+    if len(set(operations)) == 1:
+        yield operations[0], 0, len(operations)
+        return
+    start = 0
+    for i in range(1, len(operations) + 1):
+        if i == len(operations) or operations[i] != operations[start]:
+            yield operations[start], start, i
+            start = i
+
+
+def _members(operation: str, names: Sequence[str], columns: Sequence[Sequence[Any]], keys: Sequence[str],
+             refs: Sequence[str], start: int = 0, stop: int | None = None) -> Members:
+    if start == 0 and (stop is None or stop == len(keys)):
+        return Members(operation, dict(zip(names, columns)), keys, refs)
+    return Members(operation, {n: c[start:stop] for n, c in zip(names, columns)}, keys[start:stop], refs[start:stop])
+
+
+def _keep(columns: list[Sequence[Any]], keep: list[bool]) -> list[Sequence[Any]]:
+    return [list(itertools.compress(c, keep)) for c in columns]
+
+
 def _test_csv(name: str, definition: Definition, values: Values) -> UserSource:
-    """The portal's test CSV: read whole (it is small), since its cohort columns fill the cohort."""
-    rows = _csv_rows(name)
-    _, header = next(rows)
-    header = [h.strip() for h in header]
-    mapping_vars = [m.variable for m in definition.mapping_fields]
-    known = set(mapping_vars) | set(COHORT_COLUMNS) | {"operation"}
-    for column in header:
-        if column not in known:
-            hint = did_you_mean(column, known)
-            raise InputError(f"{name}:1: unknown column '{column}'" + (f" ({hint})" if hint else "")
-                             + "; columns are operation, the mapping variables and amp_cohort_*")
-    missing = [v for v in mapping_vars if v not in header]
-    if missing:
-        raise InputError(f"{name}:1: missing column(s) for mapping variables: {', '.join(missing)}")
-    users: list[User] = []
-    skipped: list[tuple[str, str]] = []
+    """The portal's test CSV. Its cohort columns fill the cohort, so the first block is read at
+    once (a small file whole: its every error shows here); the rest streams."""
+    handle = open_text(name)
+
+    def fail(exc: Exception, start: int, now: int) -> InputError:
+        if isinstance(exc, _UNREADABLE):
+            return InputError(f"{name}:{now}: cannot read users: {exc}")
+        return InputError(f"{name}:{now}: malformed CSV: {exc}")
+
+    try:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader)
+        except (csv.Error, UnicodeDecodeError, *_UNREADABLE) as exc:
+            raise fail(exc, 1, reader.line_num) from None
+        header = [h.strip() for h in header]
+        mapping_vars = [m.variable for m in definition.mapping_fields]
+        known = set(mapping_vars) | set(COHORT_COLUMNS) | {"operation"}
+        for column in header:
+            if column not in known:
+                hint = did_you_mean(column, known)
+                raise InputError(f"{name}:1: unknown column '{column}'" + (f" ({hint})" if hint else "")
+                                 + "; columns are operation, the mapping variables and amp_cohort_*")
+        missing = [v for v in mapping_vars if v not in header]
+        if missing:
+            raise InputError(f"{name}:1: missing column(s) for mapping variables: {', '.join(missing)}")
+    except BaseException:
+        handle.close()
+        raise
+    width = len(header)
+    records = _CsvBlocks(handle, reader.line_num, width, name, fail)
+    where = {column: i for i, column in enumerate(header)}
+    mapped = [where[v] for v in mapping_vars]
+    cohort_columns = [(column, key, where[column]) for column, key in COHORT_COLUMNS.items() if column in where]
+    source = UserSource(name, ())
     cohort: dict[str, str] = {}
-    for line, row in rows:
-        if len(row) != len(header):
-            raise InputError(f"{name}:{line}: expected {len(header)} columns, found {len(row)}")
-        record = dict(zip(header, row))
-        operation = record["operation"].strip().lower()
-        if operation not in (ADD, REMOVE):
-            raise InputError(f"{name}:{line}: operation must be 'add' or 'remove', not {record['operation']!r}")
-        for column, key in COHORT_COLUMNS.items():
-            if column in record:
-                if cohort.setdefault(key, record[column]) != record[column]:
-                    raise InputError(f"{name}:{line}: {column} is {record[column]!r} but earlier rows say "
-                                     f"{cohort[key]!r}; cohort columns must agree on every row")
-        empty = [v for v in mapping_vars if record[v] == ""]
-        if empty:  # never sent with an empty id: reported, like the other shapes
-            skipped.append((f"line {line}", f"no {empty[0]}"))
-            continue
+
+    def block(columns: list[Sequence[str]], lines: Sequence[int]) -> list[Members]:
+        operations = columns[where["operation"]]
+        if not {ADD, REMOVE}.issuperset(operations):
+            operations = [o.strip().lower() for o in operations]
+            for operation, raw, line in zip(operations, columns[where["operation"]], lines):
+                if operation not in (ADD, REMOVE):
+                    raise InputError(f"{name}:{line}: operation must be 'add' or 'remove', not {raw!r}")
+        for column, key, i in cohort_columns:
+            said = cohort.setdefault(key, columns[i][0])
+            if len(set(columns[i])) != 1 or columns[i][0] != said:
+                for value, line in zip(columns[i], lines):
+                    if value != said:
+                        raise InputError(f"{name}:{line}: {column} is {value!r} but earlier rows say {said!r}; "
+                                         "cohort columns must agree on every row")
+        picked = [columns[i] for i in mapped]
+        refs: Sequence[str] = Refs("line ", lines)
+        if any("" in c for c in picked):  # never sent with an empty id: skipped and reported
+            keep = []
+            for j, line in enumerate(lines):
+                empty = next((v for v, c in zip(mapping_vars, picked) if c[j] == ""), None)
+                if empty is not None:
+                    source.skip(f"line {line}", f"no {empty}")
+                keep.append(empty is None)
+            picked, operations, kept_lines = _keep(picked, keep), list(itertools.compress(operations, keep)), \
+                list(itertools.compress(lines, keep))
+            refs = Refs("line ", kept_lines)
         # The file names users only by their mapped values: the first one is the key.
-        key = record[mapping_vars[0]] if mapping_vars else ""
-        users.append(User(operation, {v: record[v] for v in mapping_vars}, f"line {line}", key))
-    source = UserSource(name, users)
-    for ref, reason in skipped:
-        source.skip(ref, reason)
+        keys = picked[0] if picked else [""] * len(refs)
+        return [_members(op, mapping_vars, picked, keys, refs, a, b) for op, a, b in _runs(operations) if b > a]
+
+    try:
+        first = next(records.blocks(BLOCK), None)
+        held = block(*first) if first is not None else []
+    except BaseException:
+        handle.close()
+        raise
+
+    def blocks(size: int) -> Iterator[Members]:
+        with handle:
+            yield from held
+            for columns, lines in records.blocks(max(size, 1)):
+                yield from block(columns, lines)
+
     if cohort:  # what the columns say, field by field: rendering merges it with the values file
         source.cohort = Cohort(cohort.get("id", ""), cohort.get("name", ""), cohort.get("url", ""))
+    source._blocks = _Once(blocks)
     return source
 
 
@@ -278,35 +417,53 @@ def _export_csv(name: str, definition: Definition, values: Values) -> UserSource
             raise InputError(f"{name}:{export.header_line}: mapping {variable} -> '{prop}', but the export has no "
                              f"'{prop}' column (columns: {', '.join(header)}); export with properties or change "
                              "the mapping")
-    index = [(variable, header.index(prop)) for variable, prop in wanted]
+    names = [variable for variable, _ in wanted]
+    index = [header.index(prop) for _, prop in wanted]
     id_col = header.index("amplitude_id") if "amplitude_id" in header else None
     identity = [header.index(c) for c in ("user_id", "amplitude_id") if c in header]
     source = UserSource(name, ())
 
-    def users() -> Iterator[User]:
-        for line, row in export.records():
-            if len(row) != len(header):
-                raise InputError(f"{name}:{line}: expected {len(header)} columns, found {len(row)}")
-            ref = f"amplitude_id {row[id_col]}" if id_col is not None else f"line {line}"
-            mapped = {variable: row[i] for variable, i in index}
-            empty = [v for v, value in mapped.items() if value == ""]
-            if empty:
-                source.skip(ref, f"no {values.mappings[empty[0]]}")
-                continue
-            key = next((row[i] for i in identity if row[i] != ""), None)
-            yield User(ADD, mapped, ref, next(iter(mapped.values()), "") if key is None else key)
+    def blocks(size: int) -> Iterator[Members]:
+        for columns, lines in export.chunks(max(size, 1)):
+            picked = [columns[i] for i in index]
+            refs: Sequence[str] = Refs("amplitude_id ", columns[id_col]) if id_col is not None else Refs("line ", lines)
+            if any("" in c for c in picked):  # never sent with an empty id: skipped and reported
+                keep = []
+                for j in range(len(lines)):
+                    empty = next((v for v, c in zip(names, picked) if c[j] == ""), None)
+                    if empty is not None:
+                        source.skip(refs[j], f"no {values.mappings[empty]}")
+                    keep.append(empty is None)
+                if not any(keep):
+                    continue
+                columns, lines = _keep(columns, keep), list(itertools.compress(lines, keep))
+                picked = [columns[i] for i in index]
+                refs = Refs("amplitude_id ", columns[id_col]) if id_col is not None else Refs("line ", lines)
+            if identity and "" not in columns[identity[0]]:
+                keys: Sequence[str] = columns[identity[0]]
+            else:  # user_id, else amplitude_id, else the first mapped value
+                keys = [next((v for v in ids if v != ""), None) or (first if index else "")
+                        for ids, first in zip(zip(*(columns[i] for i in identity)) if identity
+                                              else itertools.repeat(()), picked[0] if index else [""] * len(lines))]
+            yield _members(ADD, names, picked, keys, refs)
 
-    source._rows = _Once(users())
+    source._blocks = _Once(blocks)
     return source
 
 
 def _json_lines(name: str, definition: Definition, values: Values) -> UserSource:
     """JSON lines: an operation each (default add); values through ``mappings:``, typed as given."""
     wanted = _property_resolver(definition, values)
+    names = [variable for variable, _ in wanted]
     source = UserSource(name, ())
 
-    def users() -> Iterator[User]:
-        for line, text in _text_lines(name):
+    def one_by_one(texts: list[str], first: int) -> Iterator[Members]:
+        """The exact rules, line by line: for a block the column-wise path does not take."""
+        operations: list[str] = []
+        columns: list[list[Any]] = [[] for _ in wanted]
+        keys: list[str] = []
+        refs: list[str] = []
+        for line, text in enumerate(texts, first):
             if not text.strip():
                 continue
             try:
@@ -320,19 +477,75 @@ def _json_lines(name: str, definition: Definition, values: Values) -> UserSource
                 raise InputError(f"{name}:{line}: operation must be 'add' or 'remove', not {operation!r}")
             props = record.get("user_properties") or {}
             ref = next((f"{k} {record[k]}" for k in ("user_id", "amplitude_id") if record.get(k)), f"line {line}")
-            mapped: dict[str, Any] = {}
+            mapped: list[Any] = []
             for variable, prop in wanted:
                 value = record.get(prop, props.get(prop) if isinstance(props, dict) else None)
                 if value is None or value == "":
                     source.skip(ref, f"no {prop}")
                     break
-                mapped[variable] = value
+                mapped.append(value)
             else:
                 key = next((_key(record[k]) for k in ("user_id", "amplitude_id") if record.get(k) not in (None, "")),
                            None)
-                yield User(operation, mapped, ref, _key(next(iter(mapped.values()), "")) if key is None else key)
+                operations.append(operation)
+                for column, value in zip(columns, mapped):
+                    column.append(value)
+                keys.append(key if key is not None else _key(mapped[0]) if mapped else "")
+                refs.append(ref)
+        for operation, a, b in _runs(operations):
+            yield _members(operation, names, columns, keys, refs, a, b)
 
-    source._rows = _Once(users())
+    def column_wise(texts: list[str], first: int) -> list[Members] | None:
+        """The block column-wise, or None when anything in it needs the exact rules."""
+        try:
+            # The scanner's StopIteration (a line it cannot start on) ends map() early: hence the length test.
+            scanned = list(map(_scan, texts, itertools.repeat(0)))
+        except ValueError:
+            return None
+        if len(scanned) != len(texts):
+            return None  # a blank line, leading space or invalid JSON: line by line says which
+        records = [record for record, _ in scanned]
+        ends = map(slice, (end for _, end in scanned), itertools.repeat(None))
+        if not _LINE_ENDS.issuperset(map(str.__getitem__, texts, ends)) or {type(r) for r in records} != {dict}:
+            return None
+        operations = list(map(dict.get, records, itertools.repeat("operation"), itertools.repeat(ADD)))
+        try:
+            if not {ADD, REMOVE}.issuperset(operations):
+                return None
+        except TypeError:  # an operation that is an array or an object
+            return None
+        columns: list[list[Any]] = []
+        for _, prop in wanted:
+            try:
+                column = list(map(operator.itemgetter(prop), records))
+            except KeyError:
+                return None
+            if None in column or "" in column:
+                return None
+            columns.append(column)
+        ids: list[Any] = list(map(dict.get, records, itertools.repeat("user_id")))
+        if {type(i) for i in ids} != {str} or "" in ids:
+            return None
+        return [_members(op, names, columns, ids, Refs("user_id ", ids), a, b) for op, a, b in _runs(operations)]
+
+    def blocks(size: int) -> Iterator[Members]:
+        first = 1
+        with open_text(name) as handle:
+            while True:
+                texts: list[str] = []
+                try:
+                    texts.extend(itertools.islice(handle, max(size, 1)))
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{name}:{first + len(texts)}: not valid UTF-8: {exc}") from None
+                except _UNREADABLE as exc:
+                    raise InputError(f"{name}:{first + len(texts)}: cannot read users: {exc}") from None
+                if not texts:
+                    return
+                fast = column_wise(texts, first)
+                yield from fast if fast is not None else one_by_one(texts, first)
+                first += len(texts)
+
+    source._blocks = _Once(blocks)
     return source
 
 
@@ -341,27 +554,43 @@ def _plain_ids(name: str, definition: Definition, values: Values) -> UserSource:
     variable = definition.mapping_fields[0].variable
     source = UserSource(name, ())
 
-    def users() -> Iterator[User]:
-        for line, text in _text_lines(name):
-            user_id = text.strip()
-            if user_id:
-                yield User(ADD, {variable: user_id}, f"line {line}", user_id)
+    def blocks(size: int) -> Iterator[Members]:
+        first = 1
+        with open_text(name) as handle:
+            while True:
+                texts: list[str] = []
+                try:
+                    texts.extend(itertools.islice(handle, max(size, 1)))
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{name}:{first + len(texts)}: not valid UTF-8: {exc}") from None
+                except _UNREADABLE as exc:
+                    raise InputError(f"{name}:{first + len(texts)}: cannot read users: {exc}") from None
+                if not texts:
+                    return
+                ids = list(map(str.strip, texts))
+                lines: Sequence[int] = range(first, first + len(texts))
+                if "" in ids:
+                    keep = [i != "" for i in ids]
+                    ids, lines = list(itertools.compress(ids, keep)), list(itertools.compress(lines, keep))
+                if ids:
+                    yield Members(ADD, {variable: ids}, ids, Refs("line ", lines))
+                first += len(texts)
 
-    source._rows = _Once(users())
+    source._blocks = _Once(blocks)
     return source
 
 
 class _Once:
-    """A generator that says so when iterated twice, instead of silently yielding nothing."""
+    """A reader that says so when read twice, instead of silently yielding nothing."""
 
-    def __init__(self, generator: Iterator[User]):
-        self._generator, self._used = generator, False
+    def __init__(self, blocks: Callable[[int], Iterator[Members]]):
+        self._blocks, self._used = blocks, False
 
-    def __iter__(self) -> Iterator[User]:
+    def __call__(self, size: int) -> Iterator[Members]:
         if self._used:
             raise InputError("these users were already read once; open the file again")
         self._used = True
-        return self._generator
+        return self._blocks(size)
 
 
 SHAPES: tuple[Shape, ...] = (
@@ -378,20 +607,33 @@ RENDER_SHAPES: tuple[Shape, ...] = tuple(s for s in SHAPES if not s.membership_o
 
 # --- the cohort export CSV's records (shared with amplitude.read_export) ------------------------
 
-class _Lines:
-    """A text file's lines, remembering the last one read: a file cut short (a truncated
-    download or copy) shows as a last line without its newline."""
+class _Tail(io.BufferedIOBase):
+    """A binary file that remembers the last byte read: at the end, a file cut short (a
+    truncated download or copy) shows as a last byte that is not a newline."""
 
-    def __init__(self, handle: IO[str]) -> None:
-        self._handle = handle
-        self.last = ""
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._raw = raw
+        self.last = b""
 
-    def __iter__(self) -> "_Lines":
-        return self
+    def readable(self) -> bool:
+        return True
 
-    def __next__(self) -> str:
-        self.last = next(self._handle)
-        return self.last
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._raw.read(-1 if size is None else size)
+        if data:
+            self.last = data[-1:]
+        return data
+
+    def read1(self, size: int = -1) -> bytes:
+        data = self._raw.read1(size)  # type: ignore[attr-defined]
+        if data:
+            self.last = data[-1:]
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 @dataclass
@@ -407,7 +649,8 @@ class ExportFile:
     header_line: int
     _handle: IO[str]
     _reader: Any
-    _lines: _Lines | None = None
+    _tail: _Tail | None = None
+    _records: "_CsvBlocks | None" = None
 
     def records(self) -> Iterator[tuple[int, list[str]]]:
         """Each non-blank record: the line it starts on (a quoted field may span lines) and its
@@ -424,9 +667,34 @@ class ExportFile:
                 held = following
             self._check_complete()
 
-    def _check_complete(self) -> None:
-        if self._lines is not None and self._lines.last and not self._lines.last.endswith(("\n", "\r")):
-            raise InputError(f"{self.name}:{self._reader.line_num}: the file ends in the middle of a line (no "
+    def chunks(self, size: int) -> Iterator[tuple[list[Sequence[str]], Sequence[int]]]:
+        """The records in blocks of at most ``size``, as columns (a record of another width than
+        the header's is an error naming its line), with the line each record starts on; the last record only once the file is known to be whole.
+        Closes the file when done."""
+        self._records = _CsvBlocks(self._handle, self._reader.line_num, len(self.header), self.name,
+                                   lambda exc, start, now: _csv_problem(exc, self.name, start, now),
+                                   self._check_complete)
+        with self._handle:
+            chunks = self._records.blocks(size)
+            held = next(chunks, None)
+            while held is not None:
+                following = next(chunks, None)
+                if following is None:  # one record behind: the last is given once the file is known whole
+                    columns, lines = held
+                    if len(lines) > 1:
+                        yield [c[:-1] for c in columns], lines[:-1]
+                    self._check_complete()
+                    yield [c[-1:] for c in columns], lines[-1:]
+                    return
+                yield held
+                held = following
+            self._check_complete()
+
+    def _check_complete(self, line: int | None = None) -> None:
+        if self._tail is not None and self._tail.last and self._tail.last not in (b"\n", b"\r"):
+            if line is None:
+                line = self._records.line if self._records is not None else self._reader.line_num
+            raise InputError(f"{self.name}:{line}: the file ends in the middle of a line (no "
                              "newline after the last record): it looks cut short, so it is not used; "
                              "download or copy it again")
 
@@ -440,12 +708,11 @@ def open_export(path: str | os.PathLike[str], name: str | None = None) -> Export
     if not FsPath(path).is_file():
         raise InputError(f"{name}: no such file")
     try:
-        handle = open_text(path)
+        handle = open_text(path, tail=True)
     except OSError as exc:
         raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
     try:
-        lines = _Lines(handle)
-        reader = csv.reader(lines, strict=True)
+        reader = csv.reader(handle, strict=True)
         first = _next_record(reader, name)
         if first is None:
             raise InputError(f"{name}: empty file; a cohort export starts with the header \"amplitude_id\",\"user_id\"")
@@ -457,7 +724,25 @@ def open_export(path: str | os.PathLike[str], name: str | None = None) -> Export
     except BaseException:
         handle.close()
         raise
-    return ExportFile(name, header, line, handle, reader, lines)
+    return ExportFile(name, header, line, handle, reader, cast(_Tail, cast(io.TextIOWrapper, handle).buffer))
+
+
+def _csv_problem(exc: Exception, name: str, start: int, now: int) -> InputError:
+    """What a reading error means, for the record starting on line ``start`` (the reader is at ``now``)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return InputError(f"{name}:{start}: not UTF-8 text ({exc.reason})")
+    if isinstance(exc, _UNREADABLE):  # a broken gzip
+        return InputError(f"{name}:{start}: cannot read users: {exc}")
+    if "end of data" in str(exc) or "EOF" in str(exc):
+        return InputError(f"{name}:{start}: unterminated quote: a quoted field of the record starting "
+                          "on this line never closes")
+    problem = ("text after a closing quote (a quote inside a quoted field is written twice: \"\")"
+               if "expected after" in str(exc) else str(exc))
+    if now > start:
+        # A quoted field ran on past its line: the quote left open at the start is the likely culprit.
+        return InputError(f"{name}:{start}: malformed CSV: the record starting on this line runs on to line "
+                          f"{now}, where it breaks ({problem}); is a quote here unterminated?")
+    return InputError(f"{name}:{start}: malformed CSV: {problem}")
 
 
 def _next_record(reader: Any, name: str) -> tuple[int, list[str]] | None:
@@ -468,21 +753,7 @@ def _next_record(reader: Any, name: str) -> tuple[int, list[str]] | None:
             row = next(reader)
         except StopIteration:
             return None
-        except csv.Error as exc:
-            if "end of data" in str(exc) or "EOF" in str(exc):
-                raise InputError(f"{name}:{start}: unterminated quote: a quoted field of the record starting "
-                                 "on this line never closes") from None
-            problem = ("text after a closing quote (a quote inside a quoted field is written twice: \"\")"
-                       if "expected after" in str(exc) else str(exc))
-            if reader.line_num > start:
-                # A quoted field ran on past its line: the quote left open at the start is the likely culprit.
-                raise InputError(f"{name}:{start}: malformed CSV: the record starting on this line runs on to line "
-                                 f"{reader.line_num}, where it breaks ({problem}); is a quote here unterminated?"
-                                 ) from None
-            raise InputError(f"{name}:{start}: malformed CSV: {problem}") from None
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{name}:{start}: not UTF-8 text ({exc.reason})") from None
-        except _UNREADABLE as exc:  # a broken gzip
-            raise InputError(f"{name}:{start}: cannot read users: {exc}") from None
+        except (csv.Error, UnicodeDecodeError, *_UNREADABLE) as exc:
+            raise _csv_problem(exc, name, start, reader.line_num) from None
         if row:
             return start, row

@@ -14,7 +14,7 @@ Reading files (a values file, users files of every shape) is :mod:`portalspec.in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, overload
 
 from .diagnostics import Diagnostic, InputError, did_you_mean
 from .kinds import ADD, REMOVE
@@ -58,25 +58,70 @@ class User:
     key: str = field(default="", compare=False)
 
 
+class Refs(Sequence[str]):
+    """How messages name each member of a column-wise block, made only when asked:
+    ``prefix + str(items[i])`` (``Refs("line ", range(2, 10_002))``: "line 2", "line 3", …).
+    Slicing slices ``items``, so a block's refs cost nothing until an error names a user."""
+
+    __slots__ = ("prefix", "items")
+
+    def __init__(self, prefix: str, items: Sequence[Any]):
+        self.prefix, self.items = prefix, items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> "Refs": ...
+
+    def __getitem__(self, i: int | slice) -> "str | Refs":
+        if isinstance(i, slice):
+            return Refs(self.prefix, self.items[i])
+        return f"{self.prefix}{self.items[i]}"
+
+    def __repr__(self) -> str:
+        return f"Refs({self.prefix!r}, {self.items!r})"
+
+
 @dataclass(frozen=True)
 class Members:
     """Many users of one operation given column-wise — one sequence per mapping variable.
 
     The shape for large cohorts (an export, a sync's difference): batching slices the
-    columns instead of touching each user, and rendering maps a C encoder over them.
+    columns instead of touching each user, and rendering maps a C encoder over them. A
+    users file's reader gives its users this way, in blocks, with ``keys`` (each user's
+    identity, as :attr:`User.key`) and ``refs`` (how messages name each, as :attr:`User.ref`:
+    "line 7"), both optional.
     """
 
     operation: str
     columns: Mapping[str, Any]  # mapping variable -> sequence of values, all the same length
+    keys: Sequence[str] | None = None
+    refs: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         lengths = {len(c) for c in self.columns.values()}
+        lengths.update(len(s) for s in (self.keys, self.refs) if s is not None)
         if len(lengths) > 1:
             raise InputError(f"members columns differ in length: {sorted(lengths)}")
 
     @property
     def size(self) -> int:
-        return len(next(iter(self.columns.values()))) if self.columns else 0
+        if self.columns:
+            return len(next(iter(self.columns.values())))
+        return len(self.keys) if self.keys is not None else 0
+
+    def users(self) -> Iterator[User]:
+        """The members one :class:`User` each (slower: for code that wants users one by one)."""
+        names = list(self.columns)
+        size = self.size
+        keys = self.keys if self.keys is not None else [""] * size
+        refs = self.refs if self.refs is not None else [""] * size
+        for i, row in enumerate(zip(*(self.columns[n] for n in names)) if names else ((),) * size):
+            yield User(self.operation, dict(zip(names, row)), refs[i], keys[i])
 
 
 def _error(diagnostics: list[Diagnostic]) -> InputError:
@@ -169,24 +214,69 @@ def resolve_fields(definition: Definition, values: Values) -> dict[str, Any]:
     return env
 
 
+# A column-wise reader: (block size) -> the users as Members blocks of at most that size.
+Blocks = Callable[[int], Iterator[Members]]
+BLOCK = 10_000  # users per block when a source is read one user at a time
+
+
 @dataclass
 class UserSource:
     """Users as a source gives them, lazily (a users file, say); ``cohort`` is what the file says of the cohort (test CSV);
-    ``skipped`` names users that could not be sent (no value for a mapping), filled as read."""
+    ``skipped`` names users that could not be sent (no value for a mapping), filled as read.
+
+    A users file's reader gives them column-wise (``blocks``): :meth:`blocks` hands the
+    :class:`Members` blocks on (what rendering and syncing read), iterating gives one
+    :class:`User` each."""
 
     name: str
     _rows: Iterable[User]
     cohort: Cohort | None = None
     skipped: list[str] = field(default_factory=list)
     skipped_count: int = 0
+    _blocks: Blocks | None = None
 
     def __iter__(self) -> Iterator[User]:
+        if self._blocks is not None:
+            return (user for block in self._blocks(BLOCK) for user in block.users())
         return iter(self._rows)
+
+    @property
+    def columnar(self) -> bool:
+        """Whether :meth:`blocks` hands on blocks as read (else it groups users one by one)."""
+        return self._blocks is not None
+
+    def blocks(self, size: int = BLOCK) -> Iterator[Members]:
+        """The users as :class:`Members` blocks of at most ``size``, each of one operation, in order."""
+        if self._blocks is not None:
+            return self._blocks(size)
+        return _group(iter(self._rows), size)
 
     def skip(self, ref: str, reason: str) -> None:
         self.skipped_count += 1
         if len(self.skipped) < 5:
             self.skipped.append(f"{ref} ({reason})")
+
+
+def _group(users: Iterator[User], size: int) -> Iterator[Members]:
+    operation: str | None = None
+    rows: list[User] = []
+    for user in users:
+        if rows and (user.operation != operation or len(rows) >= size):
+            yield _block(operation or "", rows)
+            rows = []
+        operation = user.operation
+        rows.append(user)
+    if rows:
+        yield _block(operation or "", rows)
+
+
+def _block(operation: str, rows: list[User]) -> Members:
+    names = list(rows[0].values)
+    try:
+        columns = {n: [u.values[n] for u in rows] for n in names}
+    except KeyError as exc:
+        raise InputError(f"users differ in their mapping variables (one has no ${exc.args[0]})") from None
+    return Members(operation, columns, [u.key for u in rows], [u.ref for u in rows])
 
 
 def _field_problem(field: CustomField, value: Any) -> str | None:
