@@ -237,15 +237,15 @@ class _Differ:
                          (key, i, "variable"), (key,))
         for variable in added:
             j, spec = new[variable]
-            if mapping or "default" not in spec:
+            if (mapping and spec.get("required", True) is not False) or (not mapping and "default" not in spec):
                 what = "mapping field" if mapping else "required custom field"
                 self.add(Impact.BREAKING, "required-field-added",
                          f"{what} ${variable} added without a default: destinations set up before have no value "
                          "for it", (key,), (key, j, "variable"))
             else:
-                self.add(Impact.SAFE, "optional-field-added",
-                         f"custom field ${variable} added with the default {_show(spec.get('default'))}",
-                         (key,), (key, j, "variable"))
+                what = "optional mapping field" if mapping else \
+                    f"custom field with the default {_show(spec.get('default'))}"
+                self.add(Impact.SAFE, "optional-field-added", f"{what} ${variable} added", (key,), (key, j, "variable"))
         for variable in old:
             if variable in new:
                 self.field(key, old[variable][1], new[variable][1], (key, old[variable][0]), (key, new[variable][0]),
@@ -255,7 +255,13 @@ class _Differ:
         name = f"${new.get('variable')}"
         handled = {"variable", "type", "options", "default", "secret", *_FIELD_DISPLAY_KEYS}
         if mapping:
-            handled.add("transform")
+            handled |= {"transform", "required"}
+            was, now = old.get("required", True) is not False, new.get("required", True) is not False
+            if was != now:
+                self.add(Impact.BREAKING if now else Impact.SAFE, "required-field-added" if now else "field-made-optional",
+                         f"{name} is {'now required' if now else 'optional now'}"
+                         + (": destinations set up without it have no value for it" if now else ""),
+                         old_path + ("required",), new_path + ("required",))
             if old.get("transform") != new.get("transform"):
                 what = "added" if "transform" not in old else "removed" if "transform" not in new else "changed"
                 self.add(Impact.BREAKING, "transform-changed",

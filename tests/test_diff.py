@@ -133,13 +133,26 @@ def test_a_removed_select_option_is_breaking():
 
 
 def test_a_transform_added_changed_or_removed_on_a_mapping_field_is_breaking():
-    # Compared as loaded, without the schema: the rule reads the key `transform` whatever its value.
     plain = PROPERTY
-    lower = edit(PROPERTY, "    display_name: userId\n", "    display_name: userId\n    transform: lowercase\n")
-    upper = edit(lower, "transform: lowercase", "transform: uppercase")
-    assert only(plain, lower, valid=False) == ("breaking", "transform-changed")
-    assert only(lower, upper, valid=False) == ("breaking", "transform-changed")
-    assert only(lower, plain, valid=False) == ("breaking", "transform-changed")
+    lower = edit(PROPERTY, "    display_name: userId\n", "    display_name: userId\n    transform: [trim, lower]\n")
+    hashed = edit(lower, "transform: [trim, lower]", "transform: [email, sha256]")
+    assert only(plain, lower) == ("breaking", "transform-changed")
+    assert only(lower, hashed) == ("breaking", "transform-changed")
+    assert only(lower, plain) == ("breaking", "transform-changed")
+
+
+def test_an_optional_mapping_field_is_safe_to_add_and_breaking_to_make_required():
+    optional = edit(MINIMAL, "endpoints:", """  - variable: email
+    mapping_display_name: Email Mapping
+    display_name: Email
+    required: false
+endpoints:""")
+    optional = edit(optional, "item_template: '\"$user_id\"'\n  remove_users",
+                    "item_template: '{\"id\": \"$user_id\", \"email\": \"$email\"}'\n  remove_users")
+    assert changes(MINIMAL, optional) == [("risky", "payload-changed"), ("safe", "optional-field-added")]
+    required = edit(optional, "    required: false\n", "")
+    assert only(optional, required) == ("breaking", "required-field-added")
+    assert only(required, optional) == ("safe", "field-made-optional")
 
 
 # --- risky ----------------------------------------------------------------------------------
