@@ -134,6 +134,14 @@ def _origins(data: dict[str, Any]) -> Iterator[Where]:
                 yield site.path, placeholder.start
 
 
+def _rate_limits(data: dict[str, Any]) -> Iterator[Where]:
+    if "rate_limit" in data:
+        yield ("rate_limit",), None
+    for name, spec in _endpoints(data):
+        if "rate_limit" in spec:
+            yield ("endpoints", name, "rate_limit"), None
+
+
 EXTENSIONS: tuple[Extension, ...] = (
     Extension("PS501", "'${name}' (braces) is portalspec syntax",
               "write $name, followed by a character that cannot continue a name", _braces),
@@ -151,6 +159,7 @@ EXTENSIONS: tuple[Extension, ...] = (
     Extension("PS510", "an optional identifier (required: false)", "a required mapping field", _optional),
     Extension("PS511", "a base URL (an origin) starting a URL",
               "a single_select of host labels in the host: https://$region.api.example", _origins),
+    Extension("PS518", "a rate limit", "none: Amplitude retries after a 429", _rate_limits, at_key=True),
 )
 
 

@@ -64,6 +64,12 @@ class MappingField:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    requests: int  # allowed in each window
+    per_seconds: float  # the window
+
+
+@dataclass(frozen=True)
 class ErrorClassification:
     status: int
     message: str
@@ -93,6 +99,7 @@ class Endpoint:
     errors: tuple[ErrorClassification, ...] = ()
     list_id: ListIdSpec | None = None  # create_list only
     example_response_json: str | None = None  # create_list only
+    rate_limit: RateLimit | None = None
 
     @property
     def kind(self) -> EndpointKind:
@@ -119,6 +126,7 @@ class Definition:
     headers: tuple[tuple[str, str], ...] = ()
     custom_fields: tuple[CustomField, ...] = ()
     mapping_fields: tuple[MappingField, ...] = ()
+    rate_limit: RateLimit | None = None  # for every endpoint without its own
     category: str | None = None
     summary: str | None = None
     description: str | None = None
@@ -137,6 +145,10 @@ class Definition:
 def _options(spec: dict) -> tuple[FieldOption, ...]:
     return tuple(FieldOption(str(o["label"]), o["value"]) for o in spec.get("options", ()))
 
+
+
+def _rate_limit(spec: Any) -> RateLimit | None:
+    return RateLimit(int(spec["requests"]), float(spec["per_seconds"])) if isinstance(spec, dict) else None
 
 
 def _headers(spec: dict, owner: str | None) -> tuple[tuple[str, str], ...]:
@@ -163,6 +175,7 @@ def _endpoint(name: str, spec: dict) -> Endpoint:
                      for e in spec.get("errors", default(owner, "errors"))),
         list_id=ListIdSpec(list_id.get("from", default("list_id", "from")), list_id["path"]) if list_id else None,
         example_response_json=_json(spec.get("example_response")),
+        rate_limit=_rate_limit(spec.get("rate_limit")),
     )
 
 
@@ -187,6 +200,7 @@ def definition_from_data(data: dict, source: SourceMap | None = None) -> Definit
                          bool(f.get("required", default("mapping_field", "required"))),
                          tuple(f.get("transform", ())))
             for f in data.get("mapping_fields", default(None, "mapping_fields"))),
+        rate_limit=_rate_limit(data.get("rate_limit")),
         category=data.get("category"),
         summary=data.get("summary"),
         description=data.get("description"),

@@ -18,6 +18,7 @@ from portalspec.endpoint_test import run_endpoint_test
 from portalspec.inputs import load_values, read_users
 from portalspec.integration import compile as compile_definition
 from portalspec.testing import running_destination
+from portalspec.transforms import apply
 from portalspec.transport import Transport
 from portalspec.validate import load
 from portalspec.values import User, values_from_data
@@ -41,11 +42,16 @@ def files(example: Path) -> tuple[Path, Path, Path]:
 
 def expected_state(definition: Path, users_csv: Path) -> dict[str, Any]:
     """What the destination must hold after the test CSV: entering users, then leaving ones."""
-    first = load(definition).mapping_fields[0].variable
+    fields = load(definition).mapping_fields
     with open(users_csv, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    adds = [r[first] for r in rows if r["operation"] == "add"]
-    removes = [r[first] for r in rows if r["operation"] == "remove"]
+
+    def key(row: dict[str, str]) -> str:
+        """serve's key: the first identifier the item carries, as sent (transformed)."""
+        return next(apply(f.transform, row[f.variable]) for f in fields if row.get(f.variable))
+
+    adds = [key(r) for r in rows if r["operation"] == "add"]
+    removes = [key(r) for r in rows if r["operation"] == "remove"]
     return {"members": set(adds) - set(removes),
             "traits": {**{u: True for u in adds}, **{u: False for u in removes}}}
 

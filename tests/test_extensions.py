@@ -36,6 +36,8 @@ CONSTRUCTS = {
     "PS511": (edit(MINIMAL, "url: https://api.acme.example/lists\n", "url: $base/lists\n")
               .replace("mapping_fields:", "  - {variable: base, display_name: Base, type: origin,"
                                           " default: 'https://api.acme.example'}\nmapping_fields:"), "origin, default"),
+    "PS518": (edit(MINIMAL, "mapping_fields:", "rate_limit: {requests: 5, per_seconds: 1}\nmapping_fields:"),
+              "rate_limit:"),
 }
 
 
@@ -73,6 +75,10 @@ def test_without_a_target_nothing_beyond_the_form_is_reported():
 # What each example shipped in integrations/ uses beyond the portal's form (the closing note
 # lists the same): a change here means an example started or stopped needing one.
 EXAMPLE_EXTENSIONS = {
+    "braze-cohort-import": {'PS502', 'PS511', 'PS518'},
+    "braze-users-track": {'PS502', 'PS508', 'PS511', 'PS518'},
+    "mailchimp-static-segments": set(),
+    "meta-custom-audiences": {'PS509'},
     "flagsmith": set(),
     "infobip": set(),
     "nested-audiences": set(),

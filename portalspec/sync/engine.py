@@ -31,6 +31,7 @@ from ..diagnostics import InputError
 from ..integration import Integration
 from ..kinds import creates_list
 from ..macros import MacroContext
+from ..ratelimit import RateLimits
 from ..request import Request
 from ..retry import RetryPolicy
 from ..transport import Response, Transport, TransportError, classify
@@ -156,6 +157,7 @@ class Engine:
         # tests see the delays without spending them (and the clock, to see the deadline).
         self._wait = wait or self._stop.wait
         self._clock = clock
+        self.rate_limits = RateLimits(integration.definition, clock)
         self._deadline: float | None = None
         self.stopped_by: str | None = None
 
@@ -382,6 +384,9 @@ class Engine:
             if self._past_deadline():
                 return given_up("not sent: the run was stopped" if self.stopped_by is None
                                 else "not sent: the run's deadline passed")
+            pause = self.rate_limits.take(request.endpoint)  # the definition's rate_limit
+            if pause and (self._wait(pause) or self._past_deadline()):
+                return given_up("not sent: the run was stopped while holding to the rate limit")
             attempts += 1
             try:
                 response = self.transport.send(request)
