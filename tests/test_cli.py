@@ -230,3 +230,33 @@ def test_validate_all_examples_at_once():
     result = run("validate", *map(str, EXAMPLES))
     assert result.exit_code == 0
     assert result.output.count(": valid (0 errors, 0 warnings)") == len(EXAMPLES)
+
+
+def test_the_lazy_command_table_matches_every_command_and_its_help():
+    """portalspec --help lists commands from cli.base.COMMANDS without importing their modules."""
+    import importlib
+    import inspect
+
+    from portalspec.cli.base import COMMANDS
+
+    for module in {m for m, _ in COMMANDS.values()}:
+        importlib.import_module(f"portalspec.cli.{module}")
+    assert set(main.commands) == set(COMMANDS)
+    for name, (module, summary) in COMMANDS.items():
+        command = main.commands[name]
+        assert command.callback is not None and command.callback.__module__ == f"portalspec.cli.{module}", name
+        first = inspect.cleandoc(command.help or "").split("\n\n")[0]
+        assert " ".join(first.split()) == summary, name
+
+
+def test_help_imports_no_command_module_nor_what_commands_use():
+    import subprocess
+    import sys
+
+    code = ("import sys; from portalspec.cli import main\n"
+            "try: main(['--help'])\nexcept SystemExit: pass\n"
+            "heavy = [m for m in ('httpx', 'werkzeug', 'jsonschema', 'yaml', 'portalspec.cli.render', "
+            "'portalspec.inputs', 'portalspec.sync') if m in sys.modules]\n"
+            "sys.stderr.write(repr(heavy))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stderr == "[]"

@@ -1,6 +1,6 @@
 """``portalspec``: the command line, one module per command group over the library."""
 
-from . import authoring, cohorts, definitions, endpoint_test, render, serve, sync  # noqa: F401  (each registers its commands on main)
+# Each command's module is imported when the command is used (base.COMMANDS), not here.
 from .base import main
 
 __all__ = ["main"]

@@ -8,17 +8,72 @@ errors (click's own).
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
-from typing import Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 import click
 
 from .. import __version__
 from ..diagnostics import DefinitionError, Diagnostic, InputError, Severity
-from ..model import Definition
-from ..transport import check_base_url
-from ..validate import load
+
+if TYPE_CHECKING:
+    from ..model import Definition
+
+# Each command and the module of this package that defines it, with the first paragraph of its
+# help: ``portalspec --help`` lists them from here, and a command's module (and what it uses:
+# httpx, werkzeug, jsonschema …) is imported only when that command runs or shows its help.
+# tests/test_cli.py checks this table against the commands themselves.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "cohorts": ("cohorts", "Amplitude's cohorts, through its Behavioral Cohorts API: list them, download one as "
+                           "CSV, upload one from a file of ids."),
+    "diff": ("authoring", "Compare two versions of a definition: OLD NEW, each a file or git:REV:path."),
+    "init": ("authoring", "Start a new integration in DIRECTORY (default: here)."),
+    "macros": ("render", "List the pre-defined macros (computed variables) with an example of each."),
+    "preview": ("authoring", "Write a static HTML preview of DEFINITION: tile, setup modal, variables, requests, "
+                             "portal sheet."),
+    "render": ("render", "Render the exact HTTP requests Amplitude would send for DEFINITION."),
+    "schema": ("definitions", "Print the JSON Schema of the definition format (for editors and other tools)."),
+    "serve": ("serve", "Serve the destination DEFINITION describes, for testing it end to end."),
+    "sync": ("sync", "Sync a cohort: create the list once, then send who entered and who left since the "
+                     "last run."),
+    "test": ("endpoint_test", "Send DEFINITION's requests for real and report each, as the portal's Testing tab "
+                              "does."),
+    "validate": ("definitions", "Check definition FILES against the schema and the semantic rules."),
+    "vars": ("definitions", "Show the portal's variable table of FILE: DECLARED, USED, PRE-DEFINED, and where "
+                            "used."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands' modules are imported when a command is used, not to list them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"portalspec.cli.{COMMANDS[cmd_name][0]}")  # it registers its commands
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            summary = COMMANDS[name][1] if name in COMMANDS and name not in self.commands else ""
+            if not summary:  # not in the table (or registered already): ask the command itself
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                rows.append((name, command.get_short_help_str(limit)))
+            else:
+                rows.append((name, click.utils.make_default_short_help(summary, limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
                       help="Output for people (text) or for CI and tools (json).")
@@ -47,6 +102,8 @@ def warn(message: str) -> None:
 
 
 def load_or_exit(file: str) -> Definition:
+    from ..validate import load
+
     try:
         return load(file)
     except DefinitionError as exc:
@@ -67,13 +124,15 @@ def read_json(path: str) -> Any:
         fail(f"{path}: not valid UTF-8: {exc}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="portalspec")
 def main() -> None:
     """Amplitude cohort-sync integration definitions: validate, inspect, render, test, sync."""
 
 
 def _base_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from ..transport import check_base_url
+
     try:
         return check_base_url(value) if value else None
     except InputError as exc:
