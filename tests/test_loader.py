@@ -267,7 +267,7 @@ def _pure(text: str) -> loader_module.Document:
         loader_module._fast_compose = fast  # type: ignore[assignment]
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(base=st.sampled_from(_TEXTS), cut=st.integers(0, 10_000), bits=st.lists(_BITS, max_size=4))
 def test_libyaml_and_pyyaml_load_every_text_the_same(base, cut, bits):
     """Definitions are composed by LibYAML for speed; what PyYAML's own composer loads, they
