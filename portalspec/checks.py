@@ -222,10 +222,19 @@ def check_declarations(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
             first[d.name] = d
 
 
-def _allowed(name: str, site: TemplateSite, declared: dict[str, Declaration]) -> str | None:
+def _per_user(data: dict) -> frozenset[str]:
+    """Batch endpoints that send one request per user (``batch_size: 1``)."""
+    endpoints = _dict(data.get("endpoints"))
+    return frozenset(name for name in BATCH_ENDPOINTS if _dict(endpoints.get(name)).get("batch_size") == 1)
+
+
+def _allowed(name: str, site: TemplateSite, declared: dict[str, Declaration],
+             per_user: frozenset[str] = frozenset()) -> str | None:
     """None if ``name`` may stand at ``site``; otherwise where it may stand."""
     decl = declared.get(name)
     if decl is not None and decl.origin is Origin.MAPPING_FIELD:
+        if site.role == "url" and site.endpoint in per_user:
+            return None  # one request per user: the user's value may stand in its URL
         scope = Scope.ITEM_TEMPLATE
     elif name in PREDEFINED:
         scope = PREDEFINED[name].scope
@@ -240,12 +249,15 @@ def _allowed(name: str, site: TemplateSite, declared: dict[str, Declaration]) ->
     if scope is Scope.ITEMS_PAYLOAD:
         ok = site.role == "payload" and site.endpoint in BATCH_ENDPOINTS
         return None if ok else f"only in {scope.value}"
+    if scope is Scope.ITEM_PAYLOAD:
+        return None if site.role == "payload" and site.endpoint in per_user else f"only in {scope.value}"
     ok = site.endpoint in LIST_SCOPED  # $list_id
     return None if ok else f"only in {scope.value} (create_list makes the list it names)"
 
 
 def check_variable_uses(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
     declared = _declared(data)
+    per_user = _per_user(data)
     known = set(declared) | set(PREDEFINED)
     for use in usages(data):
         if use.name not in known:
@@ -253,7 +265,7 @@ def check_variable_uses(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
             yield _d("PS201", f"unknown variable ${use.name}: declare it as a custom field, or use a pre-defined one",
                      use.site.path, use.offset, hint=hint)
             continue
-        where = _allowed(use.name, use.site, declared)
+        where = _allowed(use.name, use.site, declared, per_user)
         if where:
             yield _d("PS205", f"${use.name} cannot be used in {use.site.describe()}: it may stand {where}",
                      use.site.path, use.offset)
@@ -277,19 +289,20 @@ def check_items(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
         item = sites.get((endpoint, "item_template"))
         if payload is None:
             continue
-        items = [p for p in payload.lexed.placeholders if p.name == "items"]
+        items = [p for p in payload.lexed.placeholders if p.name in ("items", "item")]
         if not items:
-            yield _d("PS206", f"the {endpoint} payload must contain $items (where the batch of users goes)",
+            one = " (or $item: batch_size is 1)" if endpoint in _per_user(data) else ""
+            yield _d("PS206", f"the {endpoint} payload must contain $items{one} (where the batch of users goes)",
                      payload.path, 0)
         for extra in items[1:]:
-            yield _d("PS206", "$items may appear only once in a payload", payload.path, extra.start)
+            yield _d("PS206", f"${extra.name} may appear only once in a payload", payload.path, extra.start)
         for p in items:
             if p.position is not Position.JSON_VALUE:
-                yield _d("PS207", "$items must stand as a JSON value (unquoted), not inside a string",
+                yield _d("PS207", f"${p.name} must stand as a JSON value (unquoted), not inside a string",
                          payload.path, p.start)
         if items and item is None:
-            yield _d("PS208", f"{endpoint} uses $items but has no item_template (e.g. '\"$user_id_field_amplitude\"')",
-                     ("endpoints", endpoint), at_key=True)
+            yield _d("PS208", f"{endpoint} uses ${items[0].name} but has no item_template "
+                              "(e.g. '\"$user_id_field_amplitude\"')", ("endpoints", endpoint), at_key=True)
 
 
 def check_list_id_used(data: dict, base_dir: FsPath | None) -> Iterator[Found]:

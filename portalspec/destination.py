@@ -477,6 +477,9 @@ class Destination:
             status = 401 if exc.secret else 400
             return _error(status, f"the body does not match the {name} payload template: {exc}", name,
                           path=exc.path, expected=exc.expected, got=exc.got)
+        per_user = {v: from_path[v] for v in self.mapping if v in from_path}
+        if per_user:  # one request per user: who it is stands in the URL
+            captured = replace(captured, items=tuple({**item, **per_user} for item in captured.items or ({},)))
         items = captured.items if captured.items is not None else ()
         if len(items) > route.endpoint.batch_size:
             return _error(400, f"{len(items)} items in one request; the definition's batch_size is "
@@ -581,10 +584,11 @@ class Destination:
         rows = []
         for item in captured.items or ():
             key, values = self._member(item)
-            cohort = item.get("amp_cohort_id", captured.values.get("amp_cohort_id"))
+            cohort = item.get("amp_cohort_id", captured.values.get("amp_cohort_id", self.hints.get("amp_cohort_id")))
             trait = as_text(cohort) if cohort is not None else self.definition.name
             if "amp_in_cohort" in item:
-                value = bool(item["amp_in_cohort"])
+                flag = item["amp_in_cohort"]  # true/false, or its text inside a string ("true")
+                value = flag is True or flag == "true"
             elif "amp_operation" in item:
                 value = item["amp_operation"] == "add"
             else:

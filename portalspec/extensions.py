@@ -134,6 +134,14 @@ def _origins(data: dict[str, Any]) -> Iterator[Where]:
                 yield site.path, placeholder.start
 
 
+def _per_user(data: dict[str, Any]) -> Iterator[Where]:
+    mapping = {spec.get("variable") for _, spec in _fields(data, "mapping_fields")}
+    for site in template_sites(data):
+        for placeholder in site.lexed.placeholders:
+            if placeholder.name == "item" or (site.role == "url" and placeholder.name in mapping):
+                yield site.path, placeholder.start
+
+
 def _rate_limits(data: dict[str, Any]) -> Iterator[Where]:
     if "rate_limit" in data:
         yield ("rate_limit",), None
@@ -159,6 +167,8 @@ EXTENSIONS: tuple[Extension, ...] = (
     Extension("PS510", "an optional identifier (required: false)", "a required mapping field", _optional),
     Extension("PS511", "a base URL (an origin) starting a URL",
               "a single_select of host labels in the host: https://$region.api.example", _origins),
+    Extension("PS512", "a per-user endpoint ($item, or a user's value in the URL)", "a batch endpoint with $items",
+              _per_user),
     Extension("PS518", "a rate limit", "none: Amplitude retries after a 429", _rate_limits, at_key=True),
 )
 

@@ -305,11 +305,22 @@ class _Run:
             self.deferred.append((path, node, value, item, what))
 
     def capture(self, name: str, value: Any, path: Path, item: dict[str, Any] | None) -> None:
+        if name == "item" and item is None and self.matcher.item is not None:  # a per-user endpoint's one item
+            self.items = [{}]
+            self.walk(self.matcher.item, value, path, self.items[0])
+            return
         if name == "items" and item is None:
             if not isinstance(value, list):
                 self.fail(path, "an array of items ($items)", self.show(value))
             self.items = []
             if self.matcher.item is None:
+                return
+            only = self.matcher.item.whole if isinstance(self.matcher.item, Pattern) else None
+            if only is not None and only in self.matcher.item_variables and only not in self.scope \
+                    and {type(element) for element in value} <= {str}:
+                # The common item, one string holding one variable ("$user_id"): what walking
+                # each element would bind, without walking them one by one.
+                self.items = [{only: element} for element in value]
                 return
             for i, element in enumerate(value):
                 scope: dict[str, Any] = {}

@@ -298,7 +298,11 @@ class BoundIntegration:
         if transforms:  # each user's value as the destination wants it; identity is untouched
             batch = Batch(batch.operation, {name: apply_all(transforms[name], column) if name in transforms else column
                                             for name, column in batch.columns.items()}, batch.size, batch.refs)
-        extra: dict[str, Any] = {"items": RawJSON(self._items[key].render(batch))}
+        pieces = self._items[key].render(batch)
+        extra: dict[str, Any] = {"items": RawJSON(pieces)}
+        if batch.size == 1:  # a per-user endpoint: the one item as $item, the user's values in the URL
+            extra["item"] = RawJSON(pieces[1:-1])
+            extra.update((name, value) for name, value in batch.row(0).items() if name in endpoint.url.names)
         if list_id is not None:
             extra["list_id"] = list_id
         return self._request(endpoint, extra, batch)

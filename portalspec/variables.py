@@ -25,6 +25,7 @@ class Scope(str, Enum):
     LIST_ENDPOINTS = spoken(LIST_SCOPED)  # $list_id
     ITEMS_PAYLOAD = f"the payload of {spoken(BATCH_ENDPOINTS)}"  # $items
     ITEM_TEMPLATE = "item templates"  # mapping variables, $amp_in_cohort, $amp_operation
+    ITEM_PAYLOAD = "the payload of a per-user endpoint (batch_size: 1)"  # $item
     REQUEST = "a request's URL, headers and payload, not in item templates"  # one value per request
 
 
@@ -55,6 +56,8 @@ PREDEFINED: Mapping[str, VariableInfo] = {v.name: v for v in (
                  "the list id found in create_list's response"),
     VariableInfo("items", Origin.PREDEFINED, Scope.ITEMS_PAYLOAD,
                  "the JSON array of rendered item templates, one per user in the batch"),
+    VariableInfo("item", Origin.PREDEFINED, Scope.ITEM_PAYLOAD,
+                 "the one rendered item of a per-user endpoint (batch_size: 1), instead of an array of one"),
     VariableInfo("amp_in_cohort", Origin.PREDEFINED, Scope.ITEM_TEMPLATE,
                  "true for a user entering the cohort, false for one leaving"),
     VariableInfo("amp_operation", Origin.PREDEFINED, Scope.ITEM_TEMPLATE, "'add' or 'remove'"),

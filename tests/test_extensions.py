@@ -36,6 +36,13 @@ CONSTRUCTS = {
     "PS511": (edit(MINIMAL, "url: https://api.acme.example/lists\n", "url: $base/lists\n")
               .replace("mapping_fields:", "  - {variable: base, display_name: Base, type: origin,"
                                           " default: 'https://api.acme.example'}\nmapping_fields:"), "origin, default"),
+    "PS512": (edit(MINIMAL, """    url: https://api.acme.example/lists/$list_id/add
+    payload: |
+      {"userIds": $items}
+    item_template: '"$user_id"'""", """    url: https://api.acme.example/lists/$list_id/users/$user_id
+    batch_size: 1
+    payload: '{"user": $item}'
+    item_template: '{"in": true}'"""), "$user_id"),
     "PS518": (edit(MINIMAL, "mapping_fields:", "rate_limit: {requests: 5, per_seconds: 1}\nmapping_fields:"),
               "rate_limit:"),
 }
@@ -79,6 +86,7 @@ EXAMPLE_EXTENSIONS = {
     "braze-users-track": {'PS502', 'PS508', 'PS511', 'PS518'},
     "mailchimp-static-segments": set(),
     "meta-custom-audiences": {'PS509'},
+    "onesignal-tags": {"PS502", "PS512", "PS518"},
     "flagsmith": set(),
     "infobip": set(),
     "nested-audiences": set(),

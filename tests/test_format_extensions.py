@@ -222,3 +222,35 @@ def test_hostile_values_through_transforms_and_optional_members_keep_the_structu
     if uid not in (None, ""):
         expected["userId"] = uid
     assert item == expected
+
+
+PER_USER = edit(MINIMAL, """    url: https://api.acme.example/lists/$list_id/add
+    payload: |
+      {"userIds": $items}
+    item_template: '"$user_id"'""", """    url: https://api.acme.example/lists/$list_id/users/$user_id?tag=$user_id
+    batch_size: 1
+    payload: '{"user": $item}'
+    item_template: '{"id": "$user_id", "in": $amp_in_cohort}'""")
+
+
+@settings(max_examples=150, deadline=None)
+@given(uid=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30))
+def test_a_per_user_endpoint_sends_one_request_each_with_the_id_as_one_path_segment(uid):
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    integration = portalspec.compile(portalspec.load(PER_USER))
+    users = [User("add", {"user_id": uid}), User("add", {"user_id": "second"})]
+    requests = list(integration.render(Values({"bearer_token": "t"}, {"user_id": "user_id"}, COHORT), users))
+    adds = [r for r in requests if r.endpoint == "add_users"]
+    assert len(adds) == 2  # one request per user
+    parts = urlsplit(adds[0].url)
+    segments = parts.path.split("/")
+    assert len(segments) == 5 and unquote(segments[-1]) == uid  # the id is one segment, whatever it holds
+    assert parse_qs(parts.query, keep_blank_values=True)["tag"] == [uid]
+    assert json.loads(adds[0].body) == {"user": {"id": uid, "in": True}}  # the item itself, not an array
+
+
+def test_per_user_values_and_item_are_only_for_batch_size_1():
+    text = PER_USER.replace("    batch_size: 1\n", "")
+    codes = {d.code for d in validate(text) if d.is_error}
+    assert "PS205" in codes  # $user_id in the URL and $item need one request per user
