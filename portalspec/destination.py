@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import json
+import operator
 import os
 import random
 import re
@@ -34,7 +35,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Mapping, Union
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 from urllib.parse import quote, unquote, urlsplit
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -560,6 +561,18 @@ class Destination:
         key = member_key(item[first]) if first is not None else json.dumps(dict(item), sort_keys=True)
         return key, values
 
+    def _members(self, items: Sequence[Mapping[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        """(key, values) of each item; for the common items of one string each, in one pass."""
+        if len(self.mapping) == 1 and items and {len(item) for item in items} == {1}:
+            only = self.mapping[0]
+            try:
+                keys = list(map(operator.itemgetter(only), items))
+            except KeyError:
+                keys = []
+            if keys and {type(k) for k in keys} == {str}:
+                return [(k, dict(item)) for k, item in zip(keys, items)]  # member_key(text) is the text
+        return [self._member(item) for item in items]
+
     def _membership(self, route: _Route, captured: Captured, name: str, *, adding: bool) -> _Outcome:
         if "list_id" in captured.values:
             key = member_key(captured.values["list_id"])
@@ -570,7 +583,7 @@ class Destination:
             key = only
         if not self.store.has_list(key):
             return _error(404, f"no list '{self.masker(key)}' (create one with create_list first)", name)
-        members = [self._member(item) for item in captured.items or ()]
+        members = self._members(captured.items or ())
         list_id = self.store.list_id(key)
         if adding:
             size = self.store.add_members(key, members)

@@ -11,11 +11,13 @@ JSON (``id_json``), so an integer id is answered as an integer.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import sqlite3
 import threading
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .diagnostics import InputError
 from .template import as_text
@@ -63,6 +65,24 @@ def member_key(value: Any) -> str:
     return as_text(value) if isinstance(value, (str, int, float, bool)) else json.dumps(value, sort_keys=True)
 
 
+_c_encode = json.encoder.encode_basestring  # == json.dumps(str, ensure_ascii=False)
+
+
+def _values_json(rows: list[dict[str, Any]]) -> list[str]:
+    """``json.dumps(values, ensure_ascii=False)`` of each; for the common one string value, by
+    the C string encoder mapped over the batch."""
+    names = {tuple(values) for values in rows}
+    if len(names) == 1:
+        (only,) = names
+        if len(only) == 1:
+            name = only[0]
+            column = [values[name] for values in rows]
+            if all(type(v) is str for v in column):
+                prefix = "{" + json.dumps(name, ensure_ascii=False) + ": "
+                return [prefix + text + "}" for text in map(_c_encode, column)]
+    return [json.dumps(values, ensure_ascii=False) for values in rows]
+
+
 class _Identities:
     """A list's members by each mapped value they hold: (variable, value as text) → keys."""
 
@@ -102,6 +122,7 @@ class Store:
         except sqlite3.Error as exc:
             raise InputError(f"{path}: cannot use as a state file: {exc}") from None
         self._lock = threading.RLock()
+        self._sizes: dict[str, int] = {}  # list key -> members, once counted
         # members and traits share one arrival counter, continued from a file's earlier runs
         self._seq = int(self._scalar("SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM members), "
                                      "(SELECT COALESCE(MAX(seq), 0) FROM traits))"))
@@ -154,16 +175,42 @@ class Store:
             return rows[0][0] if len(rows) == 1 else None
 
     def add_members(self, list_key: str, members: Iterable[tuple[str, dict[str, Any]]]) -> int:
-        """Add (or refresh) members; the list's size after."""
-        with self._lock, self._db:
+        """Add (or refresh) members; the list's size after.
+
+        One ``executemany`` a batch (a refresh of members already there, a second), and the
+        size kept as a count rather than counted again after every batch."""
+        rows = members if isinstance(members, list) else list(members)
+        with self._lock, self._counted(list_key), self._db:
             self._db.execute("BEGIN")
-            for key, values in members:
-                self._seq += 1
-                self._db.execute(
-                    'INSERT INTO members (list_key, key, seq, "values") VALUES (?, ?, ?, ?) '
-                    'ON CONFLICT (list_key, key) DO UPDATE SET "values" = excluded."values"',
-                    (list_key, key, self._seq, json.dumps(values, ensure_ascii=False)))
-            return int(self._scalar("SELECT COUNT(*) FROM members WHERE list_key = ?", (list_key,)))
+            size = self._size(list_key)
+            first = self._seq + 1
+            self._seq += len(rows)
+            texts = _values_json([values for _, values in rows])
+            # Inserted in key order (seq keeps the order of arrival): shuffled ids land on the
+            # index's pages one after another, not at random.
+            ordered = sorted(zip((key for key, _ in rows), itertools.count(first), texts))
+            inserted = self._db.executemany(
+                'INSERT OR IGNORE INTO members (list_key, key, seq, "values") VALUES (?, ?, ?, ?)',
+                ((list_key, key, seq, text) for key, seq, text in ordered)).rowcount
+            if inserted < len(rows):  # some were members already: their values are refreshed, in order
+                self._db.executemany('UPDATE members SET "values" = ? WHERE list_key = ? AND key = ?',
+                                     zip(texts, itertools.repeat(list_key), (key for key, _ in rows)))
+            self._sizes[list_key] = size + inserted
+            return size + inserted
+
+    @contextlib.contextmanager
+    def _counted(self, list_key: str) -> Iterator[None]:
+        """A change of ``list_key``'s members: if it fails (rolled back), its kept size is forgotten."""
+        try:
+            yield
+        except BaseException:
+            self._sizes.pop(list_key, None)
+            raise
+
+    def _size(self, list_key: str) -> int:
+        if list_key not in self._sizes:  # counted once, then kept
+            self._sizes[list_key] = int(self._scalar("SELECT COUNT(*) FROM members WHERE list_key = ?", (list_key,)))
+        return self._sizes[list_key]
 
     def remove_members(self, list_key: str, members: Iterable[str | tuple[str, Mapping[str, Any]]]
                        ) -> tuple[int, int]:
@@ -175,15 +222,17 @@ class Store:
         with the values given, and agree on every one they share — so remove items that
         carry another id than the add items did (only ``$user_id`` where the adds carried
         ``$email`` first) still find the user."""
-        with self._lock, self._db:
+        with self._lock, self._counted(list_key), self._db:
             self._db.execute("BEGIN")
-            removed = 0
+            size = self._size(list_key)
+            removed = deleted = 0
             index: _Identities | None = None  # built at the first miss, once per batch
             for member in members:
                 key, values = (member, {}) if isinstance(member, str) else member
                 cursor = self._db.execute("DELETE FROM members WHERE list_key = ? AND key = ?", (list_key, key))
                 if cursor.rowcount > 0:
                     removed += 1
+                    deleted += cursor.rowcount
                     continue
                 if not values:
                     continue
@@ -195,7 +244,9 @@ class Store:
                     gone += self._db.execute("DELETE FROM members WHERE list_key = ? AND key = ?",
                                              (list_key, found)).rowcount
                 removed += gone > 0
-            return removed, int(self._scalar("SELECT COUNT(*) FROM members WHERE list_key = ?", (list_key,)))
+                deleted += gone
+            self._sizes[list_key] = size - deleted
+            return removed, size - deleted
 
     # --- traits (property-based) ----------------------------------------------------
     def set_traits(self, rows: Iterable[tuple[str, str, Any, dict[str, Any]]]) -> int:

@@ -617,3 +617,17 @@ def test_a_non_ascii_credential_sent_as_utf_8_is_accepted():
     wire = "Bearer tök-é".encode("utf-8").decode("latin-1")  # the bytes on the wire, as WSGI hands them on
     response = post(client, "/lists", {"name": "[Amplitude] Beta"}, {"Authorization": wire, "X-Region": "us"})
     assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_one_string_items_are_taken_whole_and_any_other_item_is_matched_one_by_one():
+    """The fast path for the common item ("$user_id") stores what matching each item stored."""
+    dest = example("infobip")
+    client = Client(dest)
+    list_id = create_infobip(client)
+    ids = ["zoe@x.io", "0f8e-uuid", "ana@y.org", "zoe@x.io"]
+    response = post(client, f"/people/2/lists/{list_id}/add", {"userIds": ids, "context": CONTEXT}, INFOBIP_AUTH)
+    assert response.status_code == 200 and response.json["size"] == 3, response.get_data(as_text=True)
+    members = dest.state()["lists"][0]["members"]
+    assert members == [{"key": k, "values": {"user_id_field_amplitude": k}} for k in ("zoe@x.io", "0f8e-uuid", "ana@y.org")]
+    response = post(client, f"/people/2/lists/{list_id}/add", {"userIds": ["ok", 7], "context": CONTEXT}, INFOBIP_AUTH)
+    assert response.status_code == 400 and "$.userIds[1]" in response.get_data(as_text=True)

@@ -137,3 +137,42 @@ def test_removing_falls_back_to_the_identity_the_remove_items_carry():
     # an item that agrees with nobody on a shared variable, and numbers compared as text
     store.add_members("1", [("n", {"uid": 7})])
     assert store.remove_members("1", [("7", {"uid": "7"})]) == (1, 1)
+
+
+def test_the_kept_size_matches_a_count_through_repeats_refreshes_and_removals_by_identity():
+    store = Store()
+    store.create_list(1, {})
+
+    def counted() -> int:
+        return store._db.execute("SELECT COUNT(*) FROM members WHERE list_key = '1'").fetchone()[0]
+
+    assert store.add_members("1", [("a", {"uid": "a"}), ("b", {"uid": "b"}), ("a", {"uid": "a2"})]) == 2 == counted()
+    assert store.add_members("1", [("b", {"uid": "b", "email": "b@x"}), ("c", {"uid": "c"})]) == 3 == counted()
+    assert [m["values"] for m in store.snapshot()["lists"][0]["members"]] == [{"uid": "a2"}, {"uid": "b", "email": "b@x"},
+                                                                             {"uid": "c"}]
+    assert store.remove_members("1", [("zzz", {"email": "b@x"}), "a", "a"]) == (2, 1) and counted() == 1
+
+
+def test_values_are_stored_as_json_dumps_writes_them():
+    import json
+
+    store = Store()
+    store.create_list(1, {})
+    values = [{"uid": "é\u2028\"x"}, {"uid": "plain"}]
+    store.add_members("1", [(str(i), v) for i, v in enumerate(values)])
+    stored = [text for (text,) in store._db.execute('SELECT "values" FROM members ORDER BY seq')]
+    assert stored == [json.dumps(v, ensure_ascii=False) for v in values]
+    store.add_members("1", [("n", {"uid": 7}), ("m", {"uid": "m", "x": None})])
+    stored = [text for (text,) in store._db.execute('SELECT "values" FROM members ORDER BY seq')][2:]
+    assert stored == ['{"uid": 7}', '{"uid": "m", "x": null}']
+
+
+def test_a_failed_change_forgets_the_kept_size(tmp_path: Path):
+    store = Store(str(tmp_path / "s.db"))
+    store.create_list(1, {})
+    store.add_members("1", [("a", {"uid": "a"})])
+    store._db.execute("PRAGMA query_only = ON")
+    with pytest.raises(Exception):
+        store.add_members("1", [("b", {"uid": "b"})])
+    store._db.execute("PRAGMA query_only = OFF")
+    assert store.add_members("1", [("c", {"uid": "c"})]) == 2
