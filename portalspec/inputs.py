@@ -55,7 +55,8 @@ from typing import IO, Any, Callable, Iterable, Iterator, Sequence, cast
 from .diagnostics import InputError, did_you_mean
 from .loader import read_document
 from .model import Definition
-from .values import ADD, BLOCK, COHORT_COLUMNS, REMOVE, Cohort, Members, Refs, UserSource, Values, values_from_data
+from .values import (ADD, BLOCK, COHORT_COLUMNS, REMOVE, Cohort, Members, Refs, UserSource, Values, unsendable,
+                     values_from_data)
 
 # --- values -----------------------------------------------------------------------------
 
@@ -372,7 +373,7 @@ def _test_csv(name: str, definition: Definition, values: Values) -> UserSource:
         if any("" in c for c in picked):  # never sent with an empty id: skipped and reported
             keep = []
             for j, line in enumerate(lines):
-                empty = next((v for v, c in zip(mapping_vars, picked) if c[j] == ""), None)
+                empty = unsendable(definition, mapping_vars, [c[j] for c in picked])
                 if empty is not None:
                     source.skip(f"line {line}", f"no {empty}")
                 keep.append(empty is None)
@@ -430,7 +431,7 @@ def _export_csv(name: str, definition: Definition, values: Values) -> UserSource
             if any("" in c for c in picked):  # never sent with an empty id: skipped and reported
                 keep = []
                 for j in range(len(lines)):
-                    empty = next((v for v, c in zip(names, picked) if c[j] == ""), None)
+                    empty = unsendable(definition, names, [c[j] for c in picked])
                     if empty is not None:
                         source.skip(refs[j], f"no {values.mappings[empty]}")
                     keep.append(empty is None)
@@ -477,13 +478,11 @@ def _json_lines(name: str, definition: Definition, values: Values) -> UserSource
                 raise InputError(f"{name}:{line}: operation must be 'add' or 'remove', not {operation!r}")
             props = record.get("user_properties") or {}
             ref = next((f"{k} {record[k]}" for k in ("user_id", "amplitude_id") if record.get(k)), f"line {line}")
-            mapped: list[Any] = []
-            for variable, prop in wanted:
-                value = record.get(prop, props.get(prop) if isinstance(props, dict) else None)
-                if value is None or value == "":
-                    source.skip(ref, f"no {prop}")
-                    break
-                mapped.append(value)
+            mapped: list[Any] = [record.get(prop, props.get(prop) if isinstance(props, dict) else None)
+                                 for _, prop in wanted]
+            empty = unsendable(definition, names, mapped)
+            if empty is not None:
+                source.skip(ref, f"no {values.mappings[empty]}")
             else:
                 key = next((_key(record[k]) for k in ("user_id", "amplitude_id") if record.get(k) not in (None, "")),
                            None)

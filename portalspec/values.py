@@ -313,3 +313,16 @@ def _option_value(field: CustomField, value: Any) -> Any:
         if as_text(option.value) == as_text(value):
             return option.value
     return _NO_OPTION
+
+
+def unsendable(definition: Definition, variables: Sequence[str], row: Sequence[Any]) -> str | None:
+    """Why a user cannot be sent: the first required identifier (mapping variable) it lacks,
+    or — when it lacks every one — the first; None when it can be sent. An optional
+    identifier (``required: false``) may be missing: its member is left out of the item."""
+    required = {m.variable for m in definition.mapping_fields if m.required}
+    missing = [v for v, value in zip(variables, row) if value is None or value == ""]
+    if not missing:
+        return None
+    if len(missing) == len(variables):
+        return missing[0]
+    return next((v for v in missing if v in required), None)

@@ -87,6 +87,7 @@ EXAMPLE_EXTENSIONS = {
     "mailchimp-static-segments": set(),
     "meta-custom-audiences": {'PS509'},
     "onesignal-tags": {"PS502", "PS512", "PS518"},
+    "iterable-lists": {"PS508", "PS510", "PS511"},
     "flagsmith": set(),
     "infobip": set(),
     "nested-audiences": set(),

@@ -429,3 +429,32 @@ def test_render_and_amplitude_report_a_malformed_export_alike(tmp_path, text):
     with pytest.raises(InputError) as exported:
         list(read_export(path))
     assert str(rendered.value) == str(exported.value)
+
+
+def test_a_user_lacking_an_optional_identifier_is_read_and_one_lacking_all_is_skipped(tmp_path):
+    """Optional identifiers (required: false): a user is still read without one; a user
+    without any identifier, or without a required one, is skipped and counted."""
+    import portalspec
+    from tests.conftest import MINIMAL, edit
+
+    text = edit(MINIMAL, "mapping_fields:\n  - variable: user_id\n",
+                "mapping_fields:\n  - variable: email\n    mapping_display_name: Email\n    display_name: Email\n"
+                "    required: false\n  - variable: user_id\n")
+    text = edit(text, "    display_name: User ID\n", "    display_name: User ID\n    required: false\n")
+    text = text.replace("""item_template: '"$user_id"'""", """item_template: '{"email": "$email", "id": "$user_id"}'""")
+    definition = portalspec.load(text)
+    values = portalspec.Values({"bearer_token": "t"}, {"email": "email", "user_id": "user_id"},
+                               portalspec.Cohort("1", "c"))
+    shapes = {
+        "users.csv": "operation,email,user_id\nadd,a@x,\nadd,,u2\nadd,,\n",
+        "export.csv": '"amplitude_id","user_id","email"\n"1","","a@x"\n"2","u2",""\n"3","",""\n',
+        "users.jsonl": '{"email": "a@x"}\n{"user_id": "u2"}\n{"user_id": ""}\n',
+    }
+    for name, content in shapes.items():
+        path = tmp_path / name
+        path.write_text(content)
+        source = portalspec.read_users(path, definition, values)
+        rows = [dict(u.values) for u in source]
+        assert [{k: v for k, v in r.items() if v not in (None, "")} for r in rows] == \
+            [{"email": "a@x"}, {"user_id": "u2"}], name
+        assert source.skipped_count == 1, name
