@@ -39,6 +39,11 @@ class Batch:
     def row(self, i: int) -> dict[str, Any]:
         return {name: column[i] for name, column in self.columns.items()}
 
+    def slice(self, start: int, stop: int) -> "Batch":
+        """Users ``start`` to ``stop`` as a batch of their own (a batch split by size)."""
+        return Batch(self.operation, {name: column[start:stop] for name, column in self.columns.items()},
+                     stop - start, {i - start: self.ref(i) for i in range(start, stop)})
+
 
 class _Filling:
     def __init__(self, operation: str, variables: Sequence[str]):

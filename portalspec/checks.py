@@ -246,8 +246,8 @@ def _allowed(name: str, site: TemplateSite, declared: dict[str, Declaration],
         return None if site.role == "item_template" else "only in item templates"
     if scope is Scope.REQUEST:  # one value per request: an item has none of its own
         return None if site.role != "item_template" else f"in {scope.value}"
-    if scope is Scope.ITEMS_PAYLOAD:
-        ok = site.role == "payload" and site.endpoint in BATCH_ENDPOINTS
+    if scope is Scope.ITEMS_PAYLOAD:  # (or its URL's query, checked with the items: PS207)
+        ok = site.role in ("payload", "url") and site.endpoint in BATCH_ENDPOINTS
         return None if ok else f"only in {scope.value}"
     if scope is Scope.ITEM_PAYLOAD:
         return None if site.role == "payload" and site.endpoint in per_user else f"only in {scope.value}"
@@ -287,10 +287,28 @@ def check_items(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
             continue
         payload = sites.get((endpoint, "payload"))
         item = sites.get((endpoint, "item_template"))
+        url = sites.get((endpoint, "url"))
+        in_url = [p for p in url.lexed.placeholders if p.name == "items"] if url is not None else []
+        for p in in_url:  # one whole query value: ?ids=$items&…
+            assert url is not None
+            before, after = url.text[:p.start], url.text[p.end:]
+            if p.position is not Position.URL_QUERY or not re.search(r"[?&][^=&]+=$", before) \
+                    or not re.match(r"(&|#|$)", after):
+                yield _d("PS207", "$items in a URL must be one whole query value: ?name=$items", url.path, p.start)
         if payload is None:
+            users_in_url = url is not None and endpoint in _per_user(data) and bool(url.lexed.names())
+            if not in_url and not users_in_url and "payload" not in _dict(endpoints.get(endpoint)):
+                yield _d("PS206", f"{endpoint} has no payload: its users must go in the URL ($items as a query "
+                                  "value, or a user's values with batch_size: 1)", ("endpoints", endpoint), at_key=True)
+            if in_url and item is None:
+                yield _d("PS208", f"{endpoint} uses $items but has no item_template (e.g. '$user_id')",
+                         ("endpoints", endpoint), at_key=True)
             continue
         items = [p for p in payload.lexed.placeholders if p.name in ("items", "item")]
-        if not items:
+        if items and in_url:
+            yield _d("PS206", "$items stands in both the URL and the payload; the users go in one place",
+                     url.path if url is not None else payload.path, in_url[0].start)
+        if not items and not in_url:
             one = " (or $item: batch_size is 1)" if endpoint in _per_user(data) else ""
             yield _d("PS206", f"the {endpoint} payload must contain $items{one} (where the batch of users goes)",
                      payload.path, 0)
@@ -300,7 +318,7 @@ def check_items(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
             if p.position is not Position.JSON_VALUE:
                 yield _d("PS207", f"${p.name} must stand as a JSON value (unquoted), not inside a string",
                          payload.path, p.start)
-        if items and item is None:
+        if (items or in_url) and item is None:
             yield _d("PS208", f"{endpoint} uses ${items[0].name} but has no item_template "
                               "(e.g. '\"$user_id_field_amplitude\"')", ("endpoints", endpoint), at_key=True)
 

@@ -13,7 +13,7 @@ from itertools import combinations
 
 from .kinds import KINDS, EndpointKind, endpoint_for
 from .model import Definition, Endpoint
-from .template import Kind, Template, stands_alone, without_members
+from .template import Kind, Template, lex, stands_alone, without_members
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class CompiledEndpoint:
     method: str
     url: Template
     headers: tuple[tuple[str, Template], ...]  # shared headers, then the endpoint's (which win)
-    payload: Template
+    payload: Template | None  # None: a request without a body
     item: Template | None
     batch_size: int
     spec: Endpoint
@@ -35,6 +35,11 @@ class CompiledEndpoint:
         return KINDS[self.name]
 
     @property
+    def items_in_url(self) -> bool:
+        """``$items`` stands in the URL's query (each item text, percent-encoded, joined)."""
+        return "items" in self.url.names
+
+    @property
     def header_names(self) -> frozenset[str]:
         """The names of the definition's headers for this endpoint, lowercased."""
         return frozenset(name.lower() for name, _ in self.headers)
@@ -42,7 +47,8 @@ class CompiledEndpoint:
     @property
     def names(self) -> frozenset[str]:
         """Every variable the request itself uses (URL, headers, payload)."""
-        return self.url.names | self.payload.names | frozenset().union(*(t.names for _, t in self.headers))
+        payload = self.payload.names if self.payload is not None else frozenset()
+        return self.url.names | payload | frozenset().union(*(t.names for _, t in self.headers))
 
     @property
     def optional(self) -> frozenset[str]:
@@ -83,6 +89,7 @@ def compile_endpoint(definition: Definition, spec: Endpoint) -> CompiledEndpoint
     # White space around an item is no part of it: a `|` block's final newline would
     # otherwise stand between every two items of the array.
     item_text = spec.item_template.strip() if spec.item_template is not None else None
+    items_in_url = any(p.name == "items" for p in lex(spec.url, Kind.URL).placeholders)
     optional = [m.variable for m in definition.mapping_fields
                 if not m.required and item_text is not None and stands_alone(item_text, m.variable)]
     without = tuple((frozenset(missing), Template.compile(without_members(item_text or "", missing), Kind.JSON,
@@ -93,8 +100,10 @@ def compile_endpoint(definition: Definition, spec: Endpoint) -> CompiledEndpoint
         method=spec.method,
         url=Template.compile(spec.url, Kind.URL, f"{where}.url"),
         headers=headers,
-        payload=Template.compile(spec.payload, Kind.JSON, f"{where}.payload"),
-        item=Template.compile(item_text, Kind.JSON, f"{where}.item_template") if item_text is not None else None,
+        payload=Template.compile(spec.payload, Kind.JSON, f"{where}.payload") if spec.payload is not None else None,
+        # Items in a URL are text (each percent-encoded as a whole), not JSON.
+        item=Template.compile(item_text, Kind.HEADER if items_in_url else Kind.JSON, f"{where}.item_template")
+        if item_text is not None else None,
         batch_size=spec.batch_size,
         spec=spec,
         item_without=without,

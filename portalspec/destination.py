@@ -165,7 +165,7 @@ class _AuthCheck:
 class _Route:
     endpoint: CompiledEndpoint
     params: tuple[tuple[str, str], ...]
-    matcher: PayloadMatcher
+    matcher: PayloadMatcher | None  # None: a request without a body
     auth: tuple[_AuthCheck, ...]
 
 
@@ -230,7 +230,8 @@ class Destination:
         for endpoint in self.integration.endpoints:
             rule, params = route_rule(endpoint.url)
             matcher = PayloadMatcher.compile(endpoint.payload, endpoint.item, item_variables=frozenset(self.mapping),
-                                             secrets=secrets, optional=endpoint.optional)
+                                             secrets=secrets, optional=endpoint.optional) \
+                if endpoint.payload is not None else None
             route = _Route(endpoint, params, matcher, self._auth_checks(endpoint))
             key = (rule, endpoint.method)
             if key not in groups:
@@ -470,14 +471,25 @@ class Destination:
                 secret = variable in self.definition.secret_variables
                 shown = "" if secret else f" '{value}' (this destination's is '{as_text(self.env[variable])}')"
                 return _error(404, f"unknown ${variable}{shown} in the path", name)
-        if unreadable is not None:
+        if route.matcher is None:  # a request without a body: its items are in the URL's query
+            found = self._query_items(route.endpoint, request.environ)
+            if isinstance(found, _Outcome):
+                return found
+            captured = Captured({}, found)
+        elif unreadable is not None:
             return _error(400, unreadable, name)
-        try:
-            captured = route.matcher.match(document, {**self.env, **from_path}, self.hints, redact=self.masker)
-        except PayloadMismatch as exc:
-            status = 401 if exc.secret else 400
-            return _error(status, f"the body does not match the {name} payload template: {exc}", name,
-                          path=exc.path, expected=exc.expected, got=exc.got)
+        else:
+            try:
+                captured = route.matcher.match(document, {**self.env, **from_path}, self.hints, redact=self.masker)
+            except PayloadMismatch as exc:
+                status = 401 if exc.secret else 400
+                return _error(status, f"the body does not match the {name} payload template: {exc}", name,
+                              path=exc.path, expected=exc.expected, got=exc.got)
+        if route.matcher is not None and route.endpoint.items_in_url:
+            found = self._query_items(route.endpoint, request.environ)
+            if isinstance(found, _Outcome):
+                return found
+            captured = replace(captured, items=found)
         per_user = {v: from_path[v] for v in self.mapping if v in from_path}
         if per_user:  # one request per user: who it is stands in the URL
             captured = replace(captured, items=tuple({**item, **per_user} for item in captured.items or ({},)))
@@ -495,6 +507,28 @@ class Destination:
         if kind.answer not in answers:  # a kind added to the table without an answer here
             raise AssertionError(f"serve has no answer '{kind.answer}' for {name}")
         return answers[kind.answer]()
+
+    def _query_items(self, endpoint: CompiledEndpoint, environ: Mapping[str, Any]
+                     ) -> tuple[dict[str, Any], ...] | _Outcome:
+        """The items of ``$items`` in the URL's query: the raw value split by the separator
+        (before unquoting, so an item may hold the separator), each read through the item template."""
+        parts = endpoint.url.parts
+        at = next(i for i, p in enumerate(parts) if isinstance(p, Slot) and p.name == "items")
+        before = parts[at - 1] if at and isinstance(parts[at - 1], str) else ""
+        param = re.split(r"[?&]", str(before))[-1].rstrip("=")
+        raw = _wsgi_text(environ.get("QUERY_STRING", ""))
+        value = next((v for k, _, v in (pair.partition("=") for pair in raw.split("&")) if unquote(k) == param), None)
+        if value is None:
+            return _error(400, f"no '{param}' in the query: the items of {endpoint.name} go there", endpoint.name)
+        items: list[dict[str, Any]] = []
+        assert endpoint.item is not None  # the checks require an item template with $items
+        for text in (unquote(piece) for piece in value.split(endpoint.spec.items_separator) if piece):
+            found = match_text(endpoint.item, text, self.env)
+            if found is None:
+                return _error(400, f"the item {self.masker(text)!r} in '{param}' does not fit the item template",
+                              endpoint.name)
+            items.append(found)
+        return tuple(items)
 
     def _check_auth(self, route: _Route, request: WsgiRequest) -> str | None:
         for check in route.auth:

@@ -142,6 +142,30 @@ def _per_user(data: dict[str, Any]) -> Iterator[Where]:
                 yield site.path, placeholder.start
 
 
+def _no_body(data: dict[str, Any]) -> Iterator[Where]:
+    for name, spec in _endpoints(data):
+        if name != "create_list" and "payload" not in spec:
+            yield ("endpoints", name), None
+
+
+def _query_items(data: dict[str, Any]) -> Iterator[Where]:
+    for site in template_sites(data):
+        if site.role == "url":
+            for placeholder in site.lexed.placeholders:
+                if placeholder.name == "items":
+                    yield site.path, placeholder.start
+    for name, spec in _endpoints(data):
+        for key in ("items_separator", "max_url_bytes"):
+            if key in spec:
+                yield ("endpoints", name, key), None
+
+
+def _body_limits(data: dict[str, Any]) -> Iterator[Where]:
+    for name, spec in _endpoints(data):
+        if "max_body_bytes" in spec:
+            yield ("endpoints", name, "max_body_bytes"), None
+
+
 def _rate_limits(data: dict[str, Any]) -> Iterator[Where]:
     if "rate_limit" in data:
         yield ("rate_limit",), None
@@ -169,7 +193,10 @@ EXTENSIONS: tuple[Extension, ...] = (
               "a single_select of host labels in the host: https://$region.api.example", _origins),
     Extension("PS512", "a per-user endpoint ($item, or a user's value in the URL)", "a batch endpoint with $items",
               _per_user),
+    Extension("PS513", "a request without a body", "a payload holding $items", _no_body, at_key=True),
+    Extension("PS514", "$items in the URL's query string", "$items in the payload", _query_items),
     Extension("PS518", "a rate limit", "none: Amplitude retries after a 429", _rate_limits, at_key=True),
+    Extension("PS519", "a body-size limit that splits batches", "a smaller batch_size", _body_limits),
 )
 
 

@@ -23,6 +23,8 @@ DEFAULT_BATCH_SIZE: int = default("batch_endpoint", "batch_size")
 _DEFAULT_SECRET: bool = default("custom_field", "secret")
 _DEFAULT_MAPPING_TYPE: str = default("mapping_field", "type")
 _DEFAULT_REQUIRED: bool = default("mapping_field", "required")
+_DEFAULT_SEPARATOR: str = default("batch_endpoint", "items_separator")
+_DEFAULT_MAX_URL: int = default("batch_endpoint", "max_url_bytes")
 
 Scalar = Any  # a field's value: text, or a number or boolean for typed fields
 
@@ -92,7 +94,7 @@ class Endpoint:
     name: str  # a key of kinds.KINDS
     method: str
     url: str
-    payload: str
+    payload: str | None  # None: a request without a body
     headers: tuple[tuple[str, str], ...] = ()
     item_template: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -100,6 +102,9 @@ class Endpoint:
     list_id: ListIdSpec | None = None  # create_list only
     example_response_json: str | None = None  # create_list only
     rate_limit: RateLimit | None = None
+    items_separator: str = _DEFAULT_SEPARATOR  # $items as a URL query value
+    max_url_bytes: int = _DEFAULT_MAX_URL
+    max_body_bytes: int | None = None
 
     @property
     def kind(self) -> EndpointKind:
@@ -166,7 +171,7 @@ def _endpoint(name: str, spec: dict) -> Endpoint:
         name=name,
         method=spec["method"],
         url=spec["url"],
-        payload=spec["payload"],
+        payload=spec.get("payload"),
         headers=_headers(spec, owner),
         item_template=spec.get("item_template"),
         batch_size=int(spec.get("batch_size", default("batch_endpoint", "batch_size"))),
@@ -176,6 +181,9 @@ def _endpoint(name: str, spec: dict) -> Endpoint:
         list_id=ListIdSpec(list_id.get("from", default("list_id", "from")), list_id["path"]) if list_id else None,
         example_response_json=_json(spec.get("example_response")),
         rate_limit=_rate_limit(spec.get("rate_limit")),
+        items_separator=spec.get("items_separator", _DEFAULT_SEPARATOR),
+        max_url_bytes=int(spec.get("max_url_bytes", _DEFAULT_MAX_URL)),
+        max_body_bytes=int(spec["max_body_bytes"]) if spec.get("max_body_bytes") is not None else None,
     )
 
 

@@ -48,7 +48,8 @@ def _endpoint_rows(endpoint: Endpoint) -> list[SheetRow]:
     rows = [SheetRow("Method", endpoint.method), SheetRow("URL", endpoint.url)]
     rows += [SheetRow(f"Header: {name}", value, "an endpoint header; the portal has Additional Headers only, "
                       "for every call") for name, value in endpoint.headers]
-    rows.append(SheetRow("Payload", endpoint.payload.strip()))
+    rows.append(SheetRow("Payload", (endpoint.payload or "").strip(),
+                         "" if endpoint.payload is not None else "no body: the portal always sends one"))
     if endpoint.list_id is not None:
         in_request = endpoint.list_id.source == "request_body"
         rows.append(SheetRow("List ID is in the request instead of the response", "yes" if in_request else "no",

@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import uuid
+from urllib.parse import quote
 from typing import Any, Iterable, Iterator, Mapping, Protocol
 
 from .auth import credential_name
@@ -37,7 +38,7 @@ from .kinds import creates_list
 from .macros import MacroContext, slugify
 from .masking import Masker
 from .request import Request
-from .template import Position, RawJSON, Slot, SubstitutionError, Template, as_text
+from .template import Encoded, Position, RawJSON, Slot, SubstitutionError, Template, as_text
 from .transforms import apply, apply_all
 from .values import ADD, REMOVE, Cohort, Members, UserSource, Values, resolve_fields
 
@@ -141,9 +142,13 @@ class BoundIntegration:
 
     def batch(self, operation: str, members: Members, list_id: str | int | None = None) -> Request:
         """Exactly one request carrying ``members`` (all of ``operation``) to where such users go."""
+        endpoint = self.integration.batch_endpoint(operation)
+        batch = self._members_batch(operation, members, endpoint)
+        return self._batch(endpoint, batch, self._list_id_for(endpoint, list_id))
+
+    def _members_batch(self, operation: str, members: Members, endpoint: CompiledEndpoint) -> Batch:
         if members.operation != operation:
             raise InputError(f"members of '{members.operation}' given as a batch of '{operation}'")
-        endpoint = self.integration.batch_endpoint(operation)
         if members.size > endpoint.batch_size:
             raise InputError(f"{members.size} users in one {endpoint.name} request; its batch_size is "
                              f"{endpoint.batch_size} (split the users into batches first)")
@@ -151,8 +156,7 @@ class BoundIntegration:
         missing = [v for v in variables if v not in members.columns]
         if missing:
             raise InputError(f"members block has no column for {', '.join('$' + m for m in missing)}")
-        batch = Batch(operation, {v: members.columns[v] for v in variables}, members.size)
-        return self._batch(endpoint, batch, self._list_id_for(endpoint, list_id))
+        return Batch(operation, {v: members.columns[v] for v in variables}, members.size)
 
     def _list_id_for(self, endpoint: CompiledEndpoint, list_id: str | int | None) -> str | int | None:
         if not endpoint.kind.list_scoped:
@@ -191,7 +195,8 @@ class BoundIntegration:
         variables = [m.variable for m in integration.definition.mapping_fields]
         for batch in batches(users, sizes, variables, wanted):
             target = integration.batch_endpoint(batch.operation)
-            yield bound._batch(target, batch, list_id if target.kind.list_scoped else None)
+            yield from (request for _, _, request in
+                        bound._fitted(target, batch, list_id if target.kind.list_scoped else None))
 
     def _list_id(self, given: str | int | None, response: Any, created: Request | None) -> str | int:
         if given is not None:
@@ -262,19 +267,19 @@ class BoundIntegration:
             own = endpoint.header_names
             # Content-Type is application/json, as Amplitude sends it, unless the definition
             # names another JSON-family type (validate refuses any other type; render ignores it).
-            content_type = [("Content-Type", JSON_CONTENT_TYPE)]
+            content_type = [("Content-Type", JSON_CONTENT_TYPE)] if endpoint.payload is not None else []
             pairs = [(n, v) for n, v in auth if n.lower() not in own]
             for name, template in endpoint.headers:
                 if name.lower() != "content-type":
                     pairs.append((name, template.render(env)))
-                elif is_json_type(value := template.render(env)):
+                elif content_type and is_json_type(value := template.render(env)):
                     content_type = [(name, value)]
             headers = Headers(content_type + pairs)
-            body = "".join(endpoint.payload.pieces(env))
+            body = "".join(endpoint.payload.pieces(env)) if endpoint.payload is not None else None
         except SubstitutionError as exc:
             raise InputError(str(exc)) from None
         try:
-            data = body.encode("utf-8")
+            data = body.encode("utf-8") if body is not None else None
         except UnicodeEncodeError:
             for i in range(batch.size if batch else 0):  # find who brought the lone surrogate, to say so
                 for name, value in batch.row(i).items():  # type: ignore[union-attr]
@@ -283,6 +288,37 @@ class BoundIntegration:
                              "which cannot be sent as UTF-8") from None
         masked = self.masked + tuple(c for c in credential if any(c[0] in v for _, v in headers))
         return Request(endpoint.method, url, headers, data, endpoint.name, batch.size if batch else 0, masked)
+
+    def fitted(self, operation: str, members: Members, list_id: str | int | None = None
+               ) -> Iterator[tuple[int, int, Request]]:
+        """(start, stop, request) for ``members`` split so that each request fits the endpoint's
+        ``max_url_bytes`` (items in the URL) and ``max_body_bytes``: one request when it fits.
+        Splitting by size happens here, before a request is made; each piece is one request."""
+        endpoint = self.integration.batch_endpoint(operation)
+        batch = self._members_batch(operation, members, endpoint)
+        return self._fitted(endpoint, batch, self._list_id_for(endpoint, list_id))
+
+    def _fitted(self, endpoint: CompiledEndpoint, batch: Batch, list_id: str | int | None,
+                offset: int = 0) -> Iterator[tuple[int, int, Request]]:
+        request = self._batch(endpoint, batch, list_id)
+        too_big = self._oversize(endpoint, request)
+        if too_big is None:
+            yield offset, offset + batch.size, request
+            return
+        if batch.size == 1:
+            raise InputError(f"{endpoint.name}: the request of user {batch.ref(0)} alone is {too_big}")
+        half = batch.size // 2
+        yield from self._fitted(endpoint, batch.slice(0, half), list_id, offset)
+        yield from self._fitted(endpoint, batch.slice(half, batch.size), list_id, offset + half)
+
+    @staticmethod
+    def _oversize(endpoint: CompiledEndpoint, request: Request) -> str | None:
+        spec = endpoint.spec
+        if endpoint.items_in_url and len(request.url.encode("utf-8")) > spec.max_url_bytes:
+            return f"{len(request.url.encode('utf-8')):,} bytes of URL, over max_url_bytes {spec.max_url_bytes:,}"
+        if spec.max_body_bytes is not None and request.body is not None and len(request.body) > spec.max_body_bytes:
+            return f"{len(request.body):,} bytes of body, over max_body_bytes {spec.max_body_bytes:,}"
+        return None
 
     def _batch(self, endpoint: CompiledEndpoint, batch: Batch, list_id: str | int | None) -> Request:
         key = (endpoint.name, batch.operation)
@@ -298,8 +334,12 @@ class BoundIntegration:
         if transforms:  # each user's value as the destination wants it; identity is untouched
             batch = Batch(batch.operation, {name: apply_all(transforms[name], column) if name in transforms else column
                                             for name, column in batch.columns.items()}, batch.size, batch.refs)
-        pieces = self._items[key].render(batch)
+        renderer = self._items[key]
+        pieces = renderer.render(batch)
         extra: dict[str, Any] = {"items": RawJSON(pieces)}
+        if endpoint.items_in_url:  # each item's text percent-encoded, joined by the separator
+            extra["items"] = Encoded(endpoint.spec.items_separator.join(
+                quote(text, safe="") for text in renderer.texts(batch)))
         if batch.size == 1:  # a per-user endpoint: the one item as $item, the user's values in the URL
             extra["item"] = RawJSON(pieces[1:-1])
             extra.update((name, value) for name, value in batch.row(0).items() if name in endpoint.url.names)
@@ -445,6 +485,17 @@ class _ItemRenderer:
             elif slot.position is Position.JSON_VALUE:
                 self.fast = (slot.name, before, after)  # strings only; other types go the slow way
 
+    def texts(self, batch: Batch) -> list[str]:
+        """Each user's rendered item (for items that are text, in a URL)."""
+        return [self._template_for(batch.row(i)).render(batch.row(i)) for i in range(batch.size)]
+
+    def _template_for(self, row: Mapping[str, Any]) -> Template:
+        if self.optional:
+            missing = frozenset(name for name in self.optional if row.get(name) in (None, ""))
+            if missing:
+                return self.without.get(missing, self.template)
+        return self.template
+
     def render(self, batch: Batch) -> list[str]:
         """The JSON array of the batch's items, as pieces to splice into the payload."""
         if not batch.size:
@@ -462,12 +513,8 @@ class _ItemRenderer:
         rendered = []
         for i in range(batch.size):
             row = batch.row(i)
-            template = self.template
-            if self.optional:
-                missing = frozenset(name for name in self.optional if row.get(name) in (None, ""))
-                template = self.without.get(missing, template) if missing else template
             try:
-                rendered.append(template.render(row))
+                rendered.append(self._template_for(row).render(row))
             except SubstitutionError as exc:
                 raise InputError(f"user {batch.ref(i)}: {exc}") from None
         return ["[", ",".join(rendered), "]"]

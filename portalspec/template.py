@@ -184,6 +184,11 @@ def _header_positions(raw: list) -> Iterable[Union[str, Placeholder]]:
 
 # --- encoders -------------------------------------------------------------------------
 
+class Encoded(str):
+    """Text already encoded for where it stands (``$items`` in a URL query: each item
+    percent-encoded, joined by the separator): spliced in as it is."""
+
+
 class RawJSON:
     """Text that is already JSON (the rendered ``$items`` array), as pieces: spliced into the
     output as they are, so a large body is joined once rather than copied at every level."""
@@ -354,6 +359,9 @@ class Template:
             value = env[part.name]
             if isinstance(value, RawJSON) and part.position is Position.JSON_VALUE:
                 out.extend(value.pieces)
+                continue
+            if isinstance(value, Encoded):
+                out.append(value)
                 continue
             try:
                 out.append(part.render(value))

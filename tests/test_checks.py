@@ -98,7 +98,8 @@ def test_declaring_a_predefined_name_is_ps204(name):
 @pytest.mark.parametrize("old, new, needle, nth", [
     # $items outside a batch payload
     (CREATE_PAYLOAD, '{"name": "$amp_cohort_name", "x": $items}', "$items", 0),
-    ("lists/$list_id/add", "lists/$list_id/add?x=$items", "$items", 0),
+    # (a batch endpoint's URL may hold $items as a query value: PS514; create_list's may not)
+    ("api.acme.example/lists\n", "api.acme.example/lists?x=$items\n", "$items", 0),
     ("item_template: '\"$user_id\"'\n  remove", "item_template: '[$items]'\n  remove", "$items]", 0),
     ("  X-Region: $region", "  X-Region: $region $items", "$items", 0),
     # mapping and item-only variables outside item templates

@@ -312,7 +312,10 @@ class Engine:
                 chunk = keys[start:start + size]
                 rows = [current[k] for k in chunk] if operation == ADD else [row_of(k, held[k], width) for k in chunk]
                 columns = {v: [row[i] for row in rows] for i, v in enumerate(self.variables)}
-                yield operation, chunk, rows, self.bound.batch(operation, Members(operation, columns), list_id)
+                # One request per piece: a batch over the endpoint's max_url_bytes/max_body_bytes
+                # is split here, before it is sent, and each piece is recorded on its own.
+                for a, b, request in self.bound.fitted(operation, Members(operation, columns), list_id):
+                    yield operation, chunk[a:b], rows[a:b], request
 
     def _deliver(self, sync_id: int, list_id: Any, diff: Difference, current: Snapshot, held: Mapping[str, str],
                  counts: Counter[str], errors: list[str]) -> None:
