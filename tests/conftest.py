@@ -145,15 +145,22 @@ def tweaked(tmp_path: Path, example: str, old: str, new: str) -> Path:
 
 
 def state_rows(path: Path) -> dict[str, int]:
-    """Rows of the sync state file's tables, read with sqlite3 directly (0 where none)."""
+    """Rows of the sync state file's tables, read with sqlite3 directly (0 where none);
+    ``members``: the members stored, the membership log replayed (by a read-only State)."""
     import sqlite3
+
+    from portalspec.sync import State
 
     if not path.exists():
         return {"syncs": 0, "members": 0, "runs": 0}
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         have = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in have else 0
-                for t in ("syncs", "members", "runs")}
+        counts = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in have else 0
+                  for t in ("syncs", "runs")}
+        ids = [i for (i,) in db.execute("SELECT id FROM syncs")] if "syncs" in have else []
     finally:
         db.close()
+    with State(path, readonly=True) as state:
+        counts["members"] = sum(len(state.members(i)) for i in ids)
+    return counts

@@ -46,6 +46,15 @@ class Recorder:
 
 def layout_1(path: Path, keys: list[str], list_id: int) -> None:
     """A state file as portalspec wrote it before identities: members keyed by mapped value."""
+    old_layout(path, list_id, "1", [(k,) for k in keys])
+
+
+def layout_2(path: Path, members: dict[str, str], list_id: int) -> None:
+    """A state file as portalspec wrote it before the log: a row per member, with its values."""
+    old_layout(path, list_id, "2", list(members.items()))
+
+
+def old_layout(path: Path, list_id: int, layout: str, rows: list[tuple[str, ...]]) -> None:
     integration, values = infobip()
     with State(path) as state:  # the syncs row, with the settings hash a run will look for
         engine_settings = {"fields": dict(integration.bind(values, reveal_secrets=True).fields),
@@ -54,12 +63,18 @@ def layout_1(path: Path, keys: list[str], list_id: int) -> None:
         state.set_list_id(record.id, list_id)
     db = sqlite3.connect(path)
     db.executescript("""
-        DROP TABLE members;
+        DROP TABLE membership;
         DELETE FROM meta WHERE key = 'layout';
-        CREATE TABLE members (sync_id INTEGER NOT NULL REFERENCES syncs (id), key TEXT NOT NULL,
-                              PRIMARY KEY (sync_id, key)) WITHOUT ROWID;
     """)
-    db.executemany("INSERT INTO members VALUES (?, ?)", ((record.id, k) for k in keys))
+    if layout == "1":
+        db.execute("""CREATE TABLE members (sync_id INTEGER NOT NULL REFERENCES syncs (id), key TEXT NOT NULL,
+                                            PRIMARY KEY (sync_id, key)) WITHOUT ROWID""")
+    else:
+        db.execute("""CREATE TABLE members (sync_id INTEGER NOT NULL REFERENCES syncs (id), key TEXT NOT NULL,
+                                            vals TEXT NOT NULL, PRIMARY KEY (sync_id, key)) WITHOUT ROWID""")
+        db.execute("INSERT INTO meta VALUES ('layout', '2')")
+    marks = ", ".join("?" * (len(rows[0]) + 1)) if rows else "?"
+    db.executemany(f"INSERT INTO members VALUES ({marks})", ((record.id, *row) for row in rows))
     db.commit()
     db.close()
 
@@ -127,8 +142,11 @@ def test_a_dry_run_on_a_layout_1_file_plans_without_adopting(tmp_path: Path):
         report = sync(integration, values, [User("add", {VAR: "a@x"}, key="u1")], state=state, transport=None,
                       options=SyncOptions(dry_run=True))
         assert (report.entering, report.leaving) == (0, 0)
-        keys = [k for (k,) in state._db.execute("SELECT key FROM members")]
-    assert keys == [LEGACY_PREFIX + "a@x"]  # adopted only by a run that sends
+    with State(path, readonly=True) as state:
+        record = state.find_sync("infobip", {"fields": dict(integration.bind(values, reveal_secrets=True).fields),
+                                             "mappings": dict(values.mappings), "base_url": None}, "1234")
+        assert record is not None
+        assert state.members(record.id) == {LEGACY_PREFIX + "a@x": "null"}  # adopted only by a run that sends
 
 
 def test_migration_keeps_several_mapping_values_and_matches_a_changed_user_by_the_first(tmp_path: Path):
@@ -137,3 +155,57 @@ def test_migration_keeps_several_mapping_values_and_matches_a_changed_user_by_th
     held = {LEGACY_PREFIX + '["u1", "old@x"]': "null"}
     (old, new, vals), = adoptions({"u1": ("u1", "new@x")}, held, 2)
     assert (old, new, json.loads(vals)) == (LEGACY_PREFIX + '["u1", "old@x"]', "u1", ["u1", "old@x"])
+
+
+def test_a_layout_2_state_file_is_migrated_keeping_every_member_and_its_list(tmp_path: Path):
+    path = tmp_path / "v2.db"
+    layout_2(path, {"u1": '"a@x"', "u2": '"b@x"', "u3": '"gone@x"'}, list_id=2568)
+    integration, values = infobip()
+    dest = Recorder()
+    cohort = [User("add", {VAR: "a@x"}, key="u1"), User("add", {VAR: "b2@x"}, key="u2")]
+    with State(path, readonly=True) as state:  # a dry run reads it as it is, writing nothing
+        assert state.members(1) == {"u1": '"a@x"', "u2": '"b@x"', "u3": '"gone@x"'}
+    with State(path) as state:
+        assert state._db.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone() == ("3",)
+        assert state.members(1) == {"u1": '"a@x"', "u2": '"b@x"', "u3": '"gone@x"'}
+        report = sync(integration, values, cohort, state=state, transport=dest.transport(), options=FAST)
+        assert not report.created_list and report.list_id == 2568  # never a second list
+        assert dest.bodies("/add") == [["b2@x"]] and dest.bodies("/remove") == [["gone@x"]]
+        assert state.members(1) == {"u1": '"a@x"', "u2": '"b2@x"'}
+
+
+def test_a_read_only_state_reads_every_layout_without_touching_the_file(tmp_path: Path):
+    for layout, build in (("1", lambda p: layout_1(p, ["a@x"], 7)), ("2", lambda p: layout_2(p, {"u1": '"a@x"'}, 7))):
+        path = tmp_path / f"v{layout}.db"
+        build(path)
+        before = sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in tmp_path.iterdir())
+        with State(path, readonly=True) as state:
+            held = state.members(1)
+        assert held == ({LEGACY_PREFIX + "a@x": "null"} if layout == "1" else {"u1": '"a@x"'})
+        assert sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in tmp_path.iterdir()) == before
+
+
+def test_the_membership_log_replays_in_order_and_is_compacted_when_it_outgrows_the_membership(tmp_path: Path):
+    with State(tmp_path / "s.db") as state:
+        record = state.sync_for("x", {}, "1")
+        state.record_delivered(record.id, added=[("b", '"1"'), ("a", '"2"')])
+        state.record_delivered(record.id, removed=["b"])
+        state.record_delivered(record.id, added=[("b", '"3"'), ("a", '"4"')])
+        state.record_delivered(record.id, removed=["a", "never"])
+        rows = lambda: state._db.execute("SELECT COUNT(*) FROM membership").fetchone()[0]  # noqa: E731
+        assert rows() == 4
+        # 7 entries logged for 1 live member: the load rewrites the log as the membership
+        assert state.members(record.id) == {"b": '"3"'}
+        assert rows() == 1
+        assert state.members(record.id) == {"b": '"3"'}
+    with State(tmp_path / "s.db", readonly=True) as state:
+        assert state.members(record.id) == {"b": '"3"'}
+
+
+def test_any_identity_is_stored_exactly(tmp_path: Path):
+    """A regression: an identity with a lone surrogate (a CSV can hold one) was a UnicodeEncodeError."""
+    odd = ["\ud800x", "é", "a\nb", "\x00legacy"]
+    with State(tmp_path / "s.db") as state:
+        record = state.sync_for("x", {}, "1")
+        state.record_delivered(record.id, added=[(k, json.dumps(k)) for k in odd])
+        assert state.members(record.id) == {k: json.dumps(k) for k in odd}

@@ -6,15 +6,24 @@ else its ``amplitude_id``; the ``user_id`` of JSON lines; the id of a plain list
 mapped values it was delivered with, as JSON (``vals``): a changed value is sent again, and a
 user who left is removed with exactly the values the destination knows.
 
-State files written before identities (layout 1: ``members(sync_id, key)``, the key being
-the mapped value(s)) are migrated on open: each row keeps its values and becomes a *legacy*
-member whose identity is learned on the next run (see :meth:`State.adopt`).
+Layout 3 (today's) stores the membership as a log of batches (``membership``): each
+delivered batch is appended as one row — its identities and their values, as JSON arrays,
+added or removed — and the membership is those rows replayed in order. An append writes at
+the end of the file, whatever order the ids come in: a row per user in a primary-key B-tree
+(layout 2) scattered shuffled ids over the whole file, ten times the bytes of the data. When
+the log holds more than twice the live membership (removed and superseded entries), the next
+run's load rewrites it as the membership alone, in one transaction (:meth:`State.members`).
+
+Older files are migrated on open, in one transaction: layout 2 (``members(sync_id, key,
+vals)``, a row per user) keeps every member; layout 1 (``members(sync_id, key)``, the key
+being the mapped value(s)) makes each row a *legacy* member whose identity is learned on the
+next run (see :meth:`State.adopt`). A read-only state (a dry run) reads every layout as it is.
 
 The membership advances one delivered batch at a time, each in its own transaction (WAL,
-``synchronous=FULL``), so whatever stops a run — a failure, Ctrl-C, SIGKILL, power loss —
-the stored membership is exactly what was delivered, and the next run's difference is
-exactly what is still owed. Secrets never reach the database: destination settings are
-identified by a salted hash.
+``synchronous=FULL``): the append is the commit point, so whatever stops a run — a failure,
+Ctrl-C, SIGKILL, power loss — the stored membership is exactly what was delivered, and the
+next run's difference is exactly what is still owed. Secrets never reach the database:
+destination settings are identified by a salted hash.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Mapping, TypeVar
+from typing import IO, Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from ..diagnostics import InputError
 
@@ -38,7 +47,8 @@ except ImportError:  # not POSIX (Windows): no advisory locks; one run at a time
     fcntl = None  # type: ignore[assignment]
 
 DEFAULT_STATE = Path(".portalspec") / "state.db"
-LAYOUT = "2"  # meta 'layout': 2 = members keyed by identity, with their values
+LAYOUT = "3"  # meta 'layout': 3 = the membership as a log of batches; 2 = members(key, vals); 1 = members(key)
+CHUNK = 10_000  # members per row when the log is rewritten (migration, compaction)
 # A migrated member whose identity is not known yet: its old key (the mapped values) follows.
 LEGACY_PREFIX = "\x00legacy\x00"
 
@@ -50,12 +60,15 @@ class StateError(InputError):
 class StateLocked(StateError):
     """Another sync run holds the state file."""
 
-_MEMBERS = """CREATE TABLE IF NOT EXISTS members (
+_MEMBERSHIP = """CREATE TABLE IF NOT EXISTS membership (
+    id INTEGER PRIMARY KEY,          -- replay order
     sync_id INTEGER NOT NULL REFERENCES syncs (id),
-    key TEXT NOT NULL,               -- the member's identity (LEGACY_PREFIX + old key: not yet known)
-    vals TEXT NOT NULL,              -- JSON: the mapped values it was delivered with ('null': legacy)
-    PRIMARY KEY (sync_id, key)
-) WITHOUT ROWID;"""
+    op TEXT NOT NULL,                -- 'add' (keys now members with vals) | 'remove' (keys no longer members)
+    n INTEGER NOT NULL,              -- how many keys
+    keys TEXT NOT NULL,              -- JSON array: identities (LEGACY_PREFIX + old key: not yet known)
+    vals TEXT                        -- JSON array, add only: each key's values as JSON ('null': legacy)
+);
+CREATE INDEX IF NOT EXISTS membership_sync ON membership (sync_id, id);"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,7 +96,7 @@ CREATE TABLE IF NOT EXISTS runs (
     retries INTEGER NOT NULL DEFAULT 0,
     errors TEXT NOT NULL DEFAULT '[]'
 );
-""".replace("{members}", _MEMBERS)
+""".replace("{members}", _MEMBERSHIP)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -137,7 +150,7 @@ class State:
         self.path = os.fspath(path)
         self._lock: IO[str] | None = None
         self.readonly = readonly
-        self._legacy_layout = False
+        self._layout = LAYOUT  # of the file as read: a read-only state reads layouts 1 and 2 as they are
         if readonly:
             self._salt = self._open_readonly()
             return
@@ -171,26 +184,51 @@ class State:
             immutable = "" if Path(self.path + "-wal").exists() else "&immutable=1"
             uri = Path(self.path).resolve().as_uri() + "?mode=ro" + immutable
             self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
-            columns = [r[1] for r in self._db.execute("PRAGMA table_info(members)")]
-            self._legacy_layout = bool(columns) and "vals" not in columns
+            self._layout = self._file_layout()
             row = self._db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
         except sqlite3.Error as exc:
             raise StateError(f"cannot read the sync state {self.path}: {exc}") from None
         return str(row[0]) if row else secrets.token_hex(16)
 
-    def _migrate(self) -> None:
-        """Layout 1 → 2, in one transaction: every member keeps its values, under a legacy key."""
+    def _file_layout(self) -> str:
+        """The layout of the open file, from its tables (a file may predate the 'layout' meta)."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "members" not in tables:
+            return LAYOUT  # layout 3, or a new file
         columns = [r[1] for r in self._db.execute("PRAGMA table_info(members)")]
-        if not columns or "vals" in columns:
+        return "2" if "vals" in columns else "1"
+
+    def _migrate(self) -> None:
+        """Layouts 1 and 2 → 3, in one transaction: every member keeps its values (layout 1:
+        under a legacy key, its values unknown until adopted). Nothing else changes."""
+        layout = self._file_layout()
+        if layout == LAYOUT:
             return
         with self._transaction():
-            self._db.execute("ALTER TABLE members RENAME TO members_v1")
-            self._db.execute(_MEMBERS)
-            rows = self._db.execute("SELECT sync_id, key FROM members_v1").fetchall()
-            # The old key *is* the values (member_key's spelling): vals stays null until adopted.
-            self._db.executemany("INSERT INTO members (sync_id, key, vals) VALUES (?, ?, 'null')",
-                                 ((sync_id, LEGACY_PREFIX + key) for sync_id, key in rows))
-            self._db.execute("DROP TABLE members_v1")
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            for statement in _MEMBERSHIP.split(";"):  # not executescript: it would commit
+                if statement.strip():
+                    self._db.execute(statement)
+            syncs = [sync_id for (sync_id,) in self._db.execute("SELECT DISTINCT sync_id FROM members")]
+            for sync_id in syncs:
+                self._write_chunks(sync_id, self._read_members(sync_id, layout))
+            self._db.execute("DROP TABLE members")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('layout', ?)", (LAYOUT,))
+
+    def _read_members(self, sync_id: int, layout: str) -> dict[str, str]:
+        """A layout 1 or 2 ``members`` table as layout 3 holds it."""
+        if layout == "1":  # the old key *is* the values (member_key's spelling): vals null until adopted
+            return {LEGACY_PREFIX + key: "null"
+                    for (key,) in self._db.execute("SELECT key FROM members WHERE sync_id = ?", (sync_id,))}
+        return dict(self._db.execute("SELECT key, vals FROM members WHERE sync_id = ?", (sync_id,)))
+
+    def _write_chunks(self, sync_id: int, members: Mapping[str, str]) -> None:
+        """Append ``members`` as 'add' rows of CHUNK, sorted (inside the caller's transaction)."""
+        keys = sorted(members)
+        self._db.executemany(
+            "INSERT INTO membership (sync_id, op, n, keys, vals) VALUES (?, 'add', ?, ?, ?)",
+            ((sync_id, len(chunk), json.dumps(chunk), json.dumps([members[k] for k in chunk]))
+             for chunk in (keys[i:i + CHUNK] for i in range(0, len(keys), CHUNK))))
 
     def close(self) -> None:
         self.unlock()
@@ -251,40 +289,72 @@ class State:
         self._db.execute("UPDATE syncs SET list_id = ? WHERE id = ?", (json.dumps(list_id), sync_id))
 
     # --- membership -----------------------------------------------------------------
+    @_writes
     def members(self, sync_id: int) -> dict[str, str]:
-        """identity → the JSON of the values it was delivered with (legacy keys included)."""
-        if self._legacy_layout:  # read-only, not migrated: what migrating would make of it
-            return {LEGACY_PREFIX + key: "null"
-                    for (key,) in self._db.execute("SELECT key FROM members WHERE sync_id = ?", (sync_id,))}
-        return dict(self._db.execute("SELECT key, vals FROM members WHERE sync_id = ?", (sync_id,)))
+        """identity → the JSON of the values it was delivered with (legacy keys included).
+
+        The log replayed in order. When it holds more than twice the live membership (or far
+        more rows than it needs), a writable state rewrites it as that membership, in one
+        transaction, before returning: the log's size stays linear in the membership's."""
+        if self._layout != LAYOUT:  # read-only, not migrated: what migrating would make of it
+            return self._read_members(sync_id, self._layout)
+        held: dict[str, str] = {}
+        entries = rows = 0
+        for op, keys, vals in self._db.execute(
+                "SELECT op, keys, vals FROM membership WHERE sync_id = ? ORDER BY id", (sync_id,)):
+            names = json.loads(keys)
+            rows += 1
+            entries += len(names)
+            if op == "add":
+                held.update(zip(names, json.loads(vals)))
+            else:
+                pop = held.pop
+                for name in names:
+                    pop(name, None)
+        if not self.readonly and (entries > 2 * len(held) or rows > 2 * (len(held) // CHUNK + 1) + 64):
+            with self._transaction():
+                self._db.execute("DELETE FROM membership WHERE sync_id = ?", (sync_id,))
+                self._write_chunks(sync_id, held)
+        return held
 
     @_writes
     def record_delivered(self, sync_id: int, added: Iterable[tuple[str, str]] = (),
                          removed: Iterable[str] = ()) -> None:
-        """One delivered batch, in one transaction: its users are now members with these values
-        (``added``: identity, values JSON), or no longer members (``removed``: identities)."""
+        """One delivered batch, in one transaction — one appended row each way: its users are
+        now members with these values (``added``: identity, values JSON), or no longer members
+        (``removed``: identities)."""
+        pairs = list(added)
+        gone = list(removed)
         with self._transaction():
-            self._db.executemany("INSERT OR REPLACE INTO members (sync_id, key, vals) VALUES (?, ?, ?)",
-                                 ((sync_id, k, v) for k, v in added))
-            self._db.executemany("DELETE FROM members WHERE sync_id = ? AND key = ?", ((sync_id, k) for k in removed))
+            if pairs:
+                keys, vals = zip(*pairs)
+                self._append(sync_id, "add", keys, vals)
+            if gone:
+                self._append(sync_id, "remove", gone)
+
+    def _append(self, sync_id: int, op: str, keys: Sequence[str], vals: Sequence[str] | None = None) -> None:
+        # json.dumps escapes to ASCII: any identity (a lone surrogate too) is stored exactly.
+        self._db.execute("INSERT INTO membership (sync_id, op, n, keys, vals) VALUES (?, ?, ?, ?, ?)",
+                         (sync_id, op, len(keys), json.dumps(keys), None if vals is None else json.dumps(vals)))
 
     @_writes
     def adopt(self, sync_id: int, pairs: Iterable[tuple[str, str, str]]) -> None:
         """Give legacy members their identities: (legacy key, identity, values JSON) each. Nothing
         is sent for this — the destination holds these users already."""
+        triples = list(pairs)
+        if not triples:
+            return
         with self._transaction():
-            for old, new, vals in pairs:
-                self._db.execute("DELETE FROM members WHERE sync_id = ? AND key = ?", (sync_id, old))
-                self._db.execute("INSERT OR REPLACE INTO members (sync_id, key, vals) VALUES (?, ?, ?)",
-                                 (sync_id, new, vals))
+            self._append(sync_id, "remove", [old for old, _, _ in triples])
+            self._append(sync_id, "add", [new for _, new, _ in triples], [vals for _, _, vals in triples])
 
     @_writes
     def replace_members(self, sync_id: int, members: Iterable[tuple[str, str]]) -> None:
-        """Store a whole snapshot (identity, values JSON) at once: one transaction, one executemany."""
+        """Store a whole snapshot (identity, values JSON) at once, in one transaction."""
+        snapshot = dict(members)
         with self._transaction():
-            self._db.execute("DELETE FROM members WHERE sync_id = ?", (sync_id,))
-            self._db.executemany("INSERT OR REPLACE INTO members (sync_id, key, vals) VALUES (?, ?, ?)",
-                                 ((sync_id, k, v) for k, v in members))
+            self._db.execute("DELETE FROM membership WHERE sync_id = ?", (sync_id,))
+            self._write_chunks(sync_id, snapshot)
 
     # --- runs -----------------------------------------------------------------------
     @_writes
