@@ -102,7 +102,7 @@ def compile_endpoint(definition: Definition, spec: Endpoint) -> CompiledEndpoint
         headers=headers,
         payload=Template.compile(spec.payload, Kind.JSON, f"{where}.payload") if spec.payload is not None else None,
         # Items in a URL are text (each percent-encoded as a whole), not JSON.
-        item=Template.compile(item_text, Kind.HEADER if items_in_url else Kind.JSON, f"{where}.item_template")
+        item=Template.compile(item_text, Kind.TEXT if items_in_url else Kind.JSON, f"{where}.item_template")
         if item_text is not None else None,
         batch_size=spec.batch_size,
         spec=spec,

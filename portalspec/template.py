@@ -38,6 +38,7 @@ class Position(str, Enum):
     URL_QUERY = "url query"
     URL_FRAGMENT = "url fragment"
     HEADER = "header value"
+    TEXT = "text"
 
 
 class Kind(str, Enum):
@@ -46,6 +47,7 @@ class Kind(str, Enum):
     JSON = "json"
     URL = "url"
     HEADER = "header"
+    TEXT = "text"  # plain text encoded as a whole afterwards (an item in a URL's query)
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,8 @@ def lex(text: str, kind: Kind) -> Lexed:
         i = end
     if literal:
         raw.append("".join(literal))
-    classify = {Kind.JSON: _json_positions, Kind.URL: _url_positions, Kind.HEADER: _header_positions}[kind]
+    classify = {Kind.JSON: _json_positions, Kind.URL: _url_positions, Kind.HEADER: _header_positions,
+                Kind.TEXT: _text_positions}[kind]
     return Lexed(text, tuple(classify(raw)), tuple(errors))
 
 
@@ -175,6 +178,11 @@ def _url_positions(raw: list) -> Iterable[Union[str, Placeholder]]:
         else:
             name, start, end = part
             yield Placeholder(name, start, end, position)
+
+
+def _text_positions(raw: list) -> Iterable[Union[str, Placeholder]]:
+    for part in raw:
+        yield part if isinstance(part, str) else Placeholder(part[0], part[1], part[2], Position.TEXT)
 
 
 def _header_positions(raw: list) -> Iterable[Union[str, Placeholder]]:
@@ -307,6 +315,7 @@ ENCODERS: Mapping[Position, Callable[[Any], str]] = {
     Position.URL_QUERY: encode_query,
     Position.URL_FRAGMENT: encode_query,
     Position.HEADER: encode_header,
+    Position.TEXT: as_text,
 }
 
 

@@ -254,3 +254,95 @@ def test_per_user_values_and_item_are_only_for_batch_size_1():
     text = PER_USER.replace("    batch_size: 1\n", "")
     codes = {d.code for d in validate(text) if d.is_error}
     assert "PS205" in codes  # $user_id in the URL and $item need one request per user
+
+
+QUERY = edit(MINIMAL, """    url: https://api.acme.example/lists/$list_id/remove
+    payload: |
+      {"userIds": $items}
+    item_template: '"$user_id"'""", """    method: DELETE
+    url: https://api.acme.example/lists/$list_id/members?ids=$items&force=1
+    max_url_bytes: 300
+    item_template: '$user_id'""").replace("  remove_users:\n    method: POST\n", "  remove_users:\n")
+
+
+def query_values() -> Values:
+    return Values({"bearer_token": "tok-query-secret"}, {"user_id": "user_id"}, COHORT)
+
+
+def test_items_in_a_query_are_percent_encoded_joined_and_split_to_fit_the_url():
+    from urllib.parse import parse_qs, urlsplit
+
+    integration = portalspec.compile(portalspec.load(QUERY))
+    ids = [f"{i:04d}-user,with&odd=chars%@example.com" for i in range(40)]
+    removes = [r for r in integration.render(query_values(), [User("remove", {"user_id": u}) for u in ids])
+               if r.endpoint == "remove_users"]
+    assert len(removes) > 1 and all(r.body is None and r.header("Content-Type") is None for r in removes)
+    assert all(len(r.url.encode()) <= 300 for r in removes)
+    got = []
+    for request in removes:
+        query = urlsplit(request.url).query
+        raw = dict(pair.split("=", 1) for pair in query.split("&"))
+        assert raw["force"] == "1"
+        from urllib.parse import unquote
+        got += [unquote(piece) for piece in raw["ids"].split(",")]
+    assert got == ids  # every user, once, in order, whatever the id holds
+    assert sum(r.items for r in removes) == 40
+
+
+def test_one_user_too_large_for_the_url_is_an_error_naming_the_user():
+    integration = portalspec.compile(portalspec.load(QUERY))
+    with pytest.raises(InputError, match="alone is .* over max_url_bytes 300"):
+        list(integration.render(query_values(), [User("remove", {"user_id": "x" * 400})]))
+
+
+def test_a_body_over_max_body_bytes_is_split_and_synced_piece_by_piece():
+    import httpx
+
+    text = edit(MINIMAL, """    item_template: '"$user_id"'\n  remove_users""",
+                """    item_template: '"$user_id"'\n    max_body_bytes: 200\n  remove_users""")
+    integration = portalspec.compile(portalspec.load(text))
+    ids = [f"{i:03d}-{'u' * 20}@example.com" for i in range(30)]
+    bodies: list[bytes] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/add"):
+            bodies.append(request.content)
+        return httpx.Response(200, json={"listId": 3})
+
+    with State(":memory:") as state:
+        report = sync(integration, query_values(), ids, state=state,
+                      transport=Transport(client=httpx.Client(transport=httpx.MockTransport(answer))),
+                      options=SyncOptions(concurrency=1))
+        assert report.ok and report.delivered == 30
+        assert set(state.members(1)) == set(ids)
+    assert len(bodies) > 1 and all(len(b) <= 200 for b in bodies)
+    assert [u for b in bodies for u in json.loads(b)["userIds"]] == ids
+
+
+@settings(max_examples=100, deadline=None)
+@given(ids=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=15),
+                    min_size=1, max_size=6, unique=True))
+def test_query_items_read_back_by_serve_are_the_ids_sent(ids):
+    from werkzeug.test import Client
+
+    from portalspec.destination import Destination
+
+    integration = portalspec.compile(portalspec.load(QUERY.replace("max_url_bytes: 300", "max_url_bytes: 100000")))
+    values = query_values()
+    destination = Destination(integration, values)
+    client = Client(destination)
+    def send(request: portalspec.Request) -> Any:
+        split = request.url.split("://", 1)[1]
+        answer = client.open("/" + split.split("/", 1)[1], method=request.method, headers=list(request.headers),
+                             data=request.body)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        return answer.json
+
+    list_id = send(next(integration.render(values, [], endpoint="create_list")))["listId"]
+    rest = integration.render(values, [User("add", {"user_id": u}) for u in ids] +
+                              [User("remove", {"user_id": u}) for u in ids], list_id=list_id)
+    for request in rest:
+        if request.endpoint == "create_list":
+            continue
+        send(request)
+    assert destination.state()["lists"][0]["members"] == []  # every id came back exactly as added
