@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from itertools import filterfalse
+from itertools import compress, filterfalse
+from operator import itemgetter, ne
 from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 
 from .state import LEGACY_PREFIX
@@ -24,6 +25,7 @@ Row = tuple[Any, ...]  # one user's mapped values, in the definition's order of 
 Snapshot = dict[str, Row]  # identity → values, in cohort order
 
 _c_encode = json.encoder.encode_basestring  # == json.dumps(str, ensure_ascii=False)
+_first = itemgetter(0)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,15 @@ def fingerprint(row: Row) -> str:
         value = row[0]
         return _c_encode(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return json.dumps(list(row), ensure_ascii=False)
+
+
+def fingerprints(rows: Sequence[Row]) -> list[str]:
+    """:func:`fingerprint` of each row; one C pass when every row is one string (the usual)."""
+    if rows and len(rows[0]) == 1:
+        first = list(map(_first, rows))
+        if set(map(type, first)) == {str} and set(map(len, rows)) == {1}:
+            return list(map(_c_encode, first))
+    return list(map(fingerprint, rows))
 
 
 def row_of(key: str, vals: str, width: int) -> Row:
@@ -75,12 +86,17 @@ def difference(current: Iterable[str], held: Collection[str]) -> Difference:
 
 
 def changes(current: Snapshot, held: Mapping[str, str]) -> Difference:
-    """Identities and values: who must be sent, entering or leaving."""
-    base = difference(list(current), held.keys())
-    new = set(base.entering)
-    entering = [key for key, row in current.items()
-                if key in new or held[key] != fingerprint(row)] if len(new) < len(current) else base.entering
-    return Difference(entering, base.leaving)
+    """Identities and values: who must be sent, entering or leaving.
+
+    ``current``'s keys are unique already, so no set is built: entering is every identity
+    whose stored values differ (absent: None), found by C iterators over the cohort's
+    fingerprints; leaving is every held identity not in the cohort, sorted."""
+    if not held:
+        return Difference(list(current), [])
+    stored = map(held.get, current)
+    entering = list(compress(current, map(ne, stored, fingerprints(list(current.values())))))
+    leaving = sorted(filterfalse(current.__contains__, held))
+    return Difference(entering, leaving)
 
 
 def adoptions(current: Snapshot, held: Mapping[str, str], width: int) -> Iterator[tuple[str, str, str]]:

@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..diagnostics import InputError
@@ -36,7 +37,7 @@ from ..request import Request
 from ..retry import RetryPolicy
 from ..transport import Response, Transport, TransportError, classify
 from ..values import ADD, REMOVE, Members, User, Values
-from .diff import Difference, Row, Snapshot, adoptions, changes, fingerprint, member_key, row_of
+from .diff import Difference, Row, Snapshot, adoptions, changes, fingerprints, member_key, row_of
 from .state import State, StateError
 
 NEW_LIST = "(created on first sync)"  # the list id a dry run shows before a list exists
@@ -175,8 +176,10 @@ class Engine:
     def snapshot(self, members: Iterable[User | str]) -> Snapshot:
         """The cohort now, read whole before anything is sent: identity → values, in order.
         A plain string is an id of a plain list (one mapping variable, the id its value)."""
-        current: Snapshot = {}
         variables = self.variables
+        if isinstance(members, list) and len(variables) == 1 and set(map(type, members)) == {str}:
+            return dict(zip(members, zip(members)))  # plain ids, in C: id → (id,), the first kept
+        current: Snapshot = {}
         for member in members:
             if isinstance(member, str):
                 if len(variables) != 1:
@@ -310,8 +313,9 @@ class Engine:
             size = self.integration.batch_endpoint(operation).batch_size
             for start in range(0, len(keys), size):
                 chunk = keys[start:start + size]
-                rows = [current[k] for k in chunk] if operation == ADD else [row_of(k, held[k], width) for k in chunk]
-                columns = {v: [row[i] for row in rows] for i, v in enumerate(self.variables)}
+                rows = list(map(current.__getitem__, chunk)) if operation == ADD \
+                    else [row_of(k, held[k], width) for k in chunk]
+                columns = {v: list(map(itemgetter(i), rows)) for i, v in enumerate(self.variables)}
                 # One request per piece: a batch over the endpoint's max_url_bytes/max_body_bytes
                 # is split here, before it is sent, and each piece is recorded on its own.
                 for a, b, request in self.bound.fitted(operation, Members(operation, columns), list_id):
@@ -351,9 +355,9 @@ class Engine:
             if result.error is None:
                 # Only now, after a 2xx, does the stored membership move.
                 if operation == ADD:
-                    self.state.record_delivered(run.sync_id, added=zip(keys, map(fingerprint, rows)))
+                    self.state.record_changes(run.sync_id, keys, fingerprints(rows))
                 else:
-                    self.state.record_delivered(run.sync_id, removed=keys)
+                    self.state.record_changes(run.sync_id, removed=keys)
                 counts["batches"] += 1
                 counts["delivered"] += len(keys)
             else:

@@ -99,6 +99,8 @@ CREATE TABLE IF NOT EXISTS runs (
 """.replace("{members}", _MEMBERSHIP)
 
 
+_dumps = json.JSONEncoder().encode  # json.dumps without its per-call checks: ASCII, C encoder
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -227,7 +229,7 @@ class State:
         keys = sorted(members)
         self._db.executemany(
             "INSERT INTO membership (sync_id, op, n, keys, vals) VALUES (?, 'add', ?, ?, ?)",
-            ((sync_id, len(chunk), json.dumps(chunk), json.dumps([members[k] for k in chunk]))
+            ((sync_id, len(chunk), _dumps(chunk), _dumps([members[k] for k in chunk]))
              for chunk in (keys[i:i + CHUNK] for i in range(0, len(keys), CHUNK))))
 
     def close(self) -> None:
@@ -324,18 +326,24 @@ class State:
         now members with these values (``added``: identity, values JSON), or no longer members
         (``removed``: identities)."""
         pairs = list(added)
-        gone = list(removed)
+        self.record_changes(sync_id, [k for k, _ in pairs], [v for _, v in pairs], list(removed))
+
+    @_writes
+    def record_changes(self, sync_id: int, keys: Sequence[str] = (), vals: Sequence[str] = (),
+                       removed: Sequence[str] = ()) -> None:
+        """:meth:`record_delivered` with the added identities and their values JSON apart."""
+        if len(keys) != len(vals):
+            raise ValueError("an added identity without its values")
         with self._transaction():
-            if pairs:
-                keys, vals = zip(*pairs)
+            if keys:
                 self._append(sync_id, "add", keys, vals)
-            if gone:
-                self._append(sync_id, "remove", gone)
+            if removed:
+                self._append(sync_id, "remove", removed)
 
     def _append(self, sync_id: int, op: str, keys: Sequence[str], vals: Sequence[str] | None = None) -> None:
         # json.dumps escapes to ASCII: any identity (a lone surrogate too) is stored exactly.
         self._db.execute("INSERT INTO membership (sync_id, op, n, keys, vals) VALUES (?, ?, ?, ?, ?)",
-                         (sync_id, op, len(keys), json.dumps(keys), None if vals is None else json.dumps(vals)))
+                         (sync_id, op, len(keys), _dumps(list(keys)), None if vals is None else _dumps(list(vals))))
 
     @_writes
     def adopt(self, sync_id: int, pairs: Iterable[tuple[str, str, str]]) -> None:
