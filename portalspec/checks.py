@@ -365,6 +365,16 @@ def check_list_id(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
         yield _d("PS309" if not exc.about_document else "PS310", str(exc), ("endpoints", "create_list") + target)
 
 
+def check_exists_on(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    """exists_on can only mean "use the list the request names" (list_id.from: request_body):
+    finding a list whose id the destination chose needs find_list, which is planned."""
+    create = _dict(_dict(data.get("endpoints")).get("create_list"))
+    if "exists_on" in create and _dict(create.get("list_id")).get("from") != "request_body":
+        yield _d("PS317", "exists_on needs list_id.from: request_body (the list the request names is then used); "
+                          "an id the destination chose cannot be found again yet", ("endpoints", "create_list",
+                                                                                    "exists_on"), at_key=True)
+
+
 def check_logo(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
     logo = data.get("logo")
     if not isinstance(logo, str) or base_dir is None:
@@ -453,6 +463,7 @@ CHECKS: tuple[Callable[[dict, FsPath | None], Iterator[Found]], ...] = (
     check_list_id,
     check_logo,
     check_field_positions,
+    check_exists_on,
     check_optional_identifiers,
 )
 

@@ -563,8 +563,10 @@ class Destination:
             except JSONPathError as exc:
                 return _error(400, f"no list id in the request: {exc}", "create_list")
             if not self.store.create_list(list_id, masked):
-                # As a real API would: the sender learns the list is there (and keeps it as it is).
-                return _error(409, f"a list '{as_text(list_id)}' exists already", "create_list", list_id=list_id)
+                # As a real API would: the sender learns the list is there (and keeps it as it is),
+                # with the status the definition says such an API answers (exists_on), else 409.
+                status = next(iter(route.endpoint.spec.exists_on), 409)
+                return _error(status, f"a list '{as_text(list_id)}' exists already", "create_list", list_id=list_id)
             return _Outcome(200, {}, "create_list")
         list_id = self._create_new_list(masked)
         if spec.source == "response_header":

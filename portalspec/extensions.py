@@ -166,6 +166,11 @@ def _body_limits(data: dict[str, Any]) -> Iterator[Where]:
             yield ("endpoints", name, "max_body_bytes"), None
 
 
+def _exists_on(data: dict[str, Any]) -> Iterator[Where]:
+    if "exists_on" in _dict(_dict(data.get("endpoints")).get("create_list")):
+        yield ("endpoints", "create_list", "exists_on"), None
+
+
 def _rate_limits(data: dict[str, Any]) -> Iterator[Where]:
     if "rate_limit" in data:
         yield ("rate_limit",), None
@@ -195,6 +200,7 @@ EXTENSIONS: tuple[Extension, ...] = (
               _per_user),
     Extension("PS513", "a request without a body", "a payload holding $items", _no_body, at_key=True),
     Extension("PS514", "$items in the URL's query string", "$items in the payload", _query_items),
+    Extension("PS516", "statuses meaning the list exists already (exists_on)", None, _exists_on, at_key=True),
     Extension("PS518", "a rate limit", "none: Amplitude retries after a 429", _rate_limits, at_key=True),
     Extension("PS519", "a body-size limit that splits batches", "a smaller batch_size", _body_limits),
 )

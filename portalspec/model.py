@@ -102,6 +102,7 @@ class Endpoint:
     list_id: ListIdSpec | None = None  # create_list only
     example_response_json: str | None = None  # create_list only
     rate_limit: RateLimit | None = None
+    exists_on: tuple[int, ...] = ()  # create_list: statuses meaning "the list is there already"
     items_separator: str = _DEFAULT_SEPARATOR  # $items as a URL query value
     max_url_bytes: int = _DEFAULT_MAX_URL
     max_body_bytes: int | None = None
@@ -181,6 +182,7 @@ def _endpoint(name: str, spec: dict) -> Endpoint:
         list_id=ListIdSpec(list_id.get("from", default("list_id", "from")), list_id["path"]) if list_id else None,
         example_response_json=_json(spec.get("example_response")),
         rate_limit=_rate_limit(spec.get("rate_limit")),
+        exists_on=tuple(int(status) for status in spec.get("exists_on", ())),
         items_separator=spec.get("items_separator", _DEFAULT_SEPARATOR),
         max_url_bytes=int(spec.get("max_url_bytes", _DEFAULT_MAX_URL)),
         max_body_bytes=int(spec["max_body_bytes"]) if spec.get("max_body_bytes") is not None else None,

@@ -215,6 +215,13 @@ class BoundIntegration:
             return self.list_id_from(headers=document, created=created)  # a mapping or (name, value) pairs
         return self.list_id_from(body=document, created=created)
 
+    def list_exists(self, response: Any) -> bool:
+        """create_list's answer says the list exists already (``exists_on``), and the request
+        names it (``list_id.from: request_body``), so it is the list to use."""
+        create = self.integration.endpoint("create_list")
+        return response is not None and create is not None and create.spec.list_id is not None \
+            and create.spec.list_id.source == "request_body" and getattr(response, "status", None) in create.spec.exists_on
+
     def list_id_from(self, response: Answer | None = None, *, body: Any = None, headers: Any = (),
                      created: Request | None = None) -> str | int:
         """The list id, read through the definition's ``list_id``: from create_list's

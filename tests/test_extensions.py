@@ -52,6 +52,8 @@ CONSTRUCTS = {
     payload: |
       {"userIds": $items}""", """    url: https://api.acme.example/lists/$list_id/remove?ids=$items
     payload: '{"x": 1}'"""), "$items\n    payload: '{\"x\""),
+    "PS516": (edit(MINIMAL, "      path: listId", "      from: request_body\n      path: name")
+              .replace('    example_response: {"listId": 2568}', "    exists_on: [409]"), "exists_on:"),
     "PS518": (edit(MINIMAL, "mapping_fields:", "rate_limit: {requests: 5, per_seconds: 1}\nmapping_fields:"),
               "rate_limit:"),
     "PS519": (edit(MINIMAL, """    item_template: '"$user_id"'\n  remove_users""",

@@ -346,3 +346,41 @@ def test_query_items_read_back_by_serve_are_the_ids_sent(ids):
             continue
         send(request)
     assert destination.state()["lists"][0]["members"] == []  # every id came back exactly as added
+
+
+EXISTS = edit(MINIMAL, """    payload: |
+      {"name": "[Amplitude] $amp_cohort_name"}
+    list_id:
+      path: listId
+    example_response: {"listId": 2568}""", """    payload: |
+      {"key": "amp-$amp_cohort_id", "name": "[Amplitude] $amp_cohort_name"}
+    list_id: {from: request_body, path: key}
+    exists_on: [409]""")
+
+
+def test_a_list_that_exists_already_is_used_when_the_request_names_it(tmp_path: Path):
+    """LaunchDarkly answers 409 for an existing key: without exists_on every sync after a first
+    run cut short between the create and storing its answer failed for ever."""
+    definition = tmp_path / "integration.yaml"
+    definition.write_text(EXISTS)
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(json.dumps({"fields": {"bearer_token": "tok-exists"}, "mappings": {"user_id": "user_id"},
+                                       "cohort": {"id": "31", "name": "Beta"}}))
+    integration = portalspec.compile(portalspec.load(definition))
+    values = portalspec.load_values(values_file)
+    with running_destination(definition, values_file) as dest, Transport(base_url=dest.url) as transport:
+        with State(":memory:") as first:
+            assert sync(integration, values, ["a@x"], state=first, transport=transport).ok
+        with State(":memory:") as lost:  # the state of the first run is gone: create again → 409
+            report = sync(integration, values, ["a@x", "b@x"], state=lost, transport=transport)
+        assert report.ok and report.list_id == "amp-31", report.errors
+        test = run_endpoint_test(integration, values, [User("add", {"user_id": "c@x"})], transport=transport)
+        assert test.passed, test.to_text()
+        lists = dest.state()["lists"]
+    assert len(lists) == 1 and {m["key"] for m in lists[0]["members"]} == {"a@x", "b@x", "c@x"}
+
+
+def test_exists_on_needs_the_list_named_in_the_request():
+    text = edit(MINIMAL, '    example_response: {"listId": 2568}', '    example_response: {"listId": 2568}\n'
+                                                                      '    exists_on: [409]')
+    assert any(d.code == "PS317" for d in validate(text))

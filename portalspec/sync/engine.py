@@ -292,6 +292,8 @@ class Engine:
         request = self.bound.create_list()
         result = self._send(request)
         counts.update(retries=result.retries, requests=result.attempts, requests_ok=result.ok_attempts)
+        if self.bound.list_exists(result.response):  # create_list.exists_on: it is there, use it
+            return self.bound.list_id_from(created=request)
         if result.error is not None or result.response is None:
             errors.append(f"create_list: {result.error}")
             return None
