@@ -528,21 +528,9 @@ def _json_lines(name: str, definition: Definition, values: Values) -> UserSource
         return [_members(op, names, columns, ids, Refs("user_id ", ids), a, b) for op, a, b in _runs(operations)]
 
     def blocks(size: int) -> Iterator[Members]:
-        first = 1
-        with open_text(name) as handle:
-            while True:
-                texts: list[str] = []
-                try:
-                    texts.extend(itertools.islice(handle, max(size, 1)))
-                except UnicodeDecodeError as exc:
-                    raise InputError(f"{name}:{first + len(texts)}: not valid UTF-8: {exc}") from None
-                except _UNREADABLE as exc:
-                    raise InputError(f"{name}:{first + len(texts)}: cannot read users: {exc}") from None
-                if not texts:
-                    return
-                fast = column_wise(texts, first)
-                yield from fast if fast is not None else one_by_one(texts, first)
-                first += len(texts)
+        for texts, first in _line_chunks(name, size):
+            fast = column_wise(texts, first)
+            yield from fast if fast is not None else one_by_one(texts, first)
 
     source._blocks = _Once(blocks)
     return source
@@ -554,29 +542,36 @@ def _plain_ids(name: str, definition: Definition, values: Values) -> UserSource:
     source = UserSource(name, ())
 
     def blocks(size: int) -> Iterator[Members]:
-        first = 1
-        with open_text(name) as handle:
-            while True:
-                texts: list[str] = []
-                try:
-                    texts.extend(itertools.islice(handle, max(size, 1)))
-                except UnicodeDecodeError as exc:
-                    raise InputError(f"{name}:{first + len(texts)}: not valid UTF-8: {exc}") from None
-                except _UNREADABLE as exc:
-                    raise InputError(f"{name}:{first + len(texts)}: cannot read users: {exc}") from None
-                if not texts:
-                    return
-                ids = list(map(str.strip, texts))
-                lines: Sequence[int] = range(first, first + len(texts))
-                if "" in ids:
-                    keep = [i != "" for i in ids]
-                    ids, lines = list(itertools.compress(ids, keep)), list(itertools.compress(lines, keep))
-                if ids:
-                    yield Members(ADD, {variable: ids}, ids, Refs("line ", lines))
-                first += len(texts)
+        for texts, first in _line_chunks(name, size):
+            ids = list(map(str.strip, texts))
+            lines: Sequence[int] = range(first, first + len(texts))
+            if "" in ids:
+                keep = [i != "" for i in ids]
+                ids, lines = list(itertools.compress(ids, keep)), list(itertools.compress(lines, keep))
+            if ids:
+                yield Members(ADD, {variable: ids}, ids, Refs("line ", lines))
 
     source._blocks = _Once(blocks)
     return source
+
+
+def _line_chunks(name: str, size: int) -> Iterator[tuple[list[str], int]]:
+    """The file's lines ``size`` at a time, with the number of each chunk's first line; a line
+    that cannot be read is an InputError naming it."""
+    first = 1
+    with open_text(name) as handle:
+        while True:
+            texts: list[str] = []
+            try:
+                texts.extend(itertools.islice(handle, max(size, 1)))
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{name}:{first + len(texts)}: not valid UTF-8: {exc}") from None
+            except _UNREADABLE as exc:
+                raise InputError(f"{name}:{first + len(texts)}: cannot read users: {exc}") from None
+            if not texts:
+                return
+            yield texts, first
+            first += len(texts)
 
 
 class _Once:
