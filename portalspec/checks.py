@@ -411,10 +411,14 @@ def check_field_positions(data: dict, base_dir: FsPath | None) -> Iterator[Found
     """A base URL stands only at the very start of a URL, and only a base-URL field does; a
     select's every option must be able to stand where its variable is used (PS316)."""
     custom = {spec["variable"]: (i, spec) for i, spec in _fields(data, "custom_fields")}
+    positions: dict[tuple[Path, int], Position] = {}  # one pass per template, not one per use
+    for site in template_sites(data):
+        for placeholder in site.lexed.placeholders:
+            positions[(site.path, placeholder.start)] = placeholder.position
     for use in usages(data):
         field = custom.get(use.name)
         origin_field = field is not None and _is_origin_field(field[1])
-        position = next(p.position for p in use.site.lexed.placeholders if p.start == use.offset)
+        position = positions[(use.site.path, use.offset)]
         if position is Position.URL_ORIGIN and not origin_field:
             yield _d("PS304", f"${use.name} starts the URL, where only a base-URL field may stand (type: origin, or "
                               "a select whose options are origins like https://api.eu.example); write the scheme "
