@@ -13,7 +13,7 @@ import click
 
 from .. import __version__
 from ..diagnostics import InputError
-from ..formats import FORMATS, format_requests
+from ..formats import FORMATS, format_bytes, format_requests
 from ..inputs import load_values, read_users
 from ..integration import compile as compile_definition
 from ..kinds import ENDPOINTS
@@ -60,10 +60,14 @@ def render(definition: str, values_file: str, users_file: str | None, endpoint: 
         requests = integration.render(values, users, endpoint=endpoint, list_id=list_id, response=response,
                                       context=context, mask_secrets=not reveal_secrets)
         started = context.now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        chunks = format_requests(requests, fmt, env_prefix=integration.name, started=started, version=__version__)
-        with _destination(output) as out:
-            for chunk in chunks:
-                out.write(chunk)
+        options = dict(env_prefix=integration.name, started=started, version=__version__)
+        if output == "-":
+            for chunk in format_requests(requests, fmt, **options):
+                sys.stdout.write(chunk)
+        else:
+            with _destination(output) as out:  # bytes straight to the file: no text layer
+                for data in format_bytes(requests, fmt, **options):
+                    out.write(data)
     except InputError as exc:
         fail(str(exc))
     except OSError as exc:
@@ -74,13 +78,10 @@ def render(definition: str, values_file: str, users_file: str | None, endpoint: 
 
 
 @contextlib.contextmanager
-def _destination(path: str) -> Iterator[IO[str]]:
-    """stdout, or a temporary file beside ``path`` moved into place only on success."""
-    if path == "-":
-        yield sys.stdout
-        return
+def _destination(path: str) -> Iterator[IO[bytes]]:
+    """A temporary binary file beside ``path``, moved into place only on success."""
     folder = os.path.dirname(os.path.abspath(path))
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=".portalspec-", delete=False)
+    handle = tempfile.NamedTemporaryFile("wb", dir=folder, prefix=".portalspec-", delete=False)
     try:
         with handle:
             yield handle
