@@ -53,7 +53,7 @@ from .integration import compile as compile_definition
 from .jsonpath import JSONPathError, compile_path, find_list_id
 from .kinds import REMOVE
 from .masking import MASK
-from .matching import Captured, PayloadMatcher, match_text, same_value
+from .matching import Captured, Column, PayloadMatcher, match_text, same_value
 from .model import Definition
 from .render import COHORT_VARIABLES
 from .store import REQUEST_LOG, Store, member_key
@@ -619,7 +619,12 @@ class Destination:
             key = only
         if not self.store.has_list(key):
             return _error(404, f"no list '{self.masker(key)}' (create one with create_list first)", name)
-        members = self._members(captured.items or ())
+        items = captured.items or ()
+        if adding and isinstance(items, Column) and len(self.mapping) == 1 and items.name == self.mapping[0]:
+            # one string each (the common item): the key is the string, no (key, values) per member
+            size = self.store.add_column(key, items.name, items.values)
+            return _Outcome(200, {"list_id": self.store.list_id(key), "added": len(items), "size": size}, name)
+        members = self._members(items)
         list_id = self.store.list_id(key)
         if adding:
             size = self.store.add_members(key, members)

@@ -29,7 +29,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NoReturn, Union
+from typing import Any, Callable, Iterator, Mapping, NoReturn, Sequence, Union, overload
 
 from .diagnostics import InputError, PathElement, PayloadMismatch, excerpt, format_path
 from .template import Position, Template, as_text
@@ -199,13 +199,48 @@ def _describe(node: Node) -> str:
     return f"an array of {len(node.elements)}"
 
 
+class Column(Sequence[Mapping[str, Any]]):
+    """Items of one variable each, ``{name: value}``, kept as the column of values: the common
+    ``$items`` of one string each is read without a dict per item (a reader that wants the
+    values takes :attr:`values`)."""
+
+    def __init__(self, name: str, values: list[Any]):
+        self.name = name
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, i: int) -> Mapping[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        if isinstance(i, slice):
+            return Column(self.name, self.values[i])
+        return {self.name: self.values[i]}
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        name = self.name
+        return ({name: value} for value in self.values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Column({self.name!r}, {self.values!r})"
+
+
 @dataclass(frozen=True)
 class Captured:
     """What a body carried: request-level variables (known ones included) and, per item of
     ``$items``, the item's own variables (mapping variables, ``$amp_in_cohort``…)."""
 
     values: Mapping[str, Any]
-    items: tuple[Mapping[str, Any], ...] | None
+    items: Sequence[Mapping[str, Any]] | None  # a tuple, or a Column for items of one string each
 
 
 @dataclass(frozen=True)
@@ -237,7 +272,8 @@ class PayloadMatcher:
         run = _Run(self, known, hints, redact)
         run.walk(self.root, document, (), None)
         run.resolve()
-        return Captured(run.scope, tuple(run.items) if run.items is not None else None)
+        items = run.column if run.column is not None else tuple(run.items) if run.items is not None else None
+        return Captured(run.scope, items)
 
 
 class _Run:
@@ -250,6 +286,7 @@ class _Run:
         self.hints = hints
         self.scope: dict[str, Any] = dict(known)
         self.items: list[dict[str, Any]] | None = None
+        self.column: Column | None = None  # the items, when they are one string each
         self.deferred: list[tuple[Path, Pattern, str, dict[str, Any] | None, str]] = []
 
     def fail(self, path: Path, expected: str, got: str, secret: bool = False) -> NoReturn:
@@ -320,7 +357,7 @@ class _Run:
                     and {type(element) for element in value} <= {str}:
                 # The common item, one string holding one variable ("$user_id"): what walking
                 # each element would bind, without walking them one by one.
-                self.items = [{only: element} for element in value]
+                self.column = Column(only, value)
                 return
             for i, element in enumerate(value):
                 scope: dict[str, Any] = {}

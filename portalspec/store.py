@@ -12,6 +12,7 @@ JSON (``id_json``), so an integer id is answered as an integer.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import sqlite3
@@ -32,11 +33,11 @@ CREATE TABLE IF NOT EXISTS lists (
     request TEXT NOT NULL            -- the create_list body (secrets masked), JSON
 );
 CREATE TABLE IF NOT EXISTS members (
+    seq INTEGER PRIMARY KEY,         -- order of arrival (the rowid): a batch is appended
     list_key TEXT NOT NULL REFERENCES lists (key),
-    key TEXT NOT NULL,               -- the first mapping variable's value
-    seq INTEGER NOT NULL,            -- order of arrival, for a stable listing
-    "values" TEXT NOT NULL,          -- every mapped value, JSON
-    PRIMARY KEY (list_key, key)
+    key TEXT NOT NULL,               -- the first mapping variable's value; unique per list,
+                                     -- kept so by the store's in-memory index (Store._index)
+    "values" TEXT NOT NULL           -- every mapped value, JSON
 );
 CREATE TABLE IF NOT EXISTS traits (
     user TEXT NOT NULL,
@@ -68,6 +69,12 @@ def member_key(value: Any) -> str:
 _c_encode = json.encoder.encode_basestring  # == json.dumps(str, ensure_ascii=False)
 
 
+def _column_json(name: str, column: list[str]) -> list[str]:
+    """``json.dumps({name: value}, ensure_ascii=False)`` of each string, by the C encoder."""
+    prefix = "{" + json.dumps(name, ensure_ascii=False) + ": "
+    return [prefix + text + "}" for text in map(_c_encode, column)]
+
+
 def _values_json(rows: list[dict[str, Any]]) -> list[str]:
     """``json.dumps(values, ensure_ascii=False)`` of each; for the common one string value, by
     the C string encoder mapped over the batch."""
@@ -78,9 +85,15 @@ def _values_json(rows: list[dict[str, Any]]) -> list[str]:
             name = only[0]
             column = [values[name] for values in rows]
             if all(type(v) is str for v in column):
-                prefix = "{" + json.dumps(name, ensure_ascii=False) + ": "
-                return [prefix + text + "}" for text in map(_c_encode, column)]
+                return _column_json(name, column)
     return [json.dumps(values, ensure_ascii=False) for values in rows]
+
+
+_LONG = 256  # keys longer than this are indexed by a digest, so no body stays held by the index
+
+
+def _index_key(key: str) -> str | bytes:
+    return key if len(key) <= _LONG else hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=20).digest()
 
 
 class _Identities:
@@ -123,6 +136,15 @@ class Store:
             raise InputError(f"{path}: cannot use as a state file: {exc}") from None
         self._lock = threading.RLock()
         self._sizes: dict[str, int] = {}  # list key -> members, once counted
+        # list key -> {member key: rowid}, read once from the table, then kept in step with it.
+        # It replaces a (list_key, key) B-tree index: a batch of shuffled ids inserted into
+        # one costs a random page each (superlinear, 4 s of 5 for 1M users); appended in seq
+        # order, a batch is written page after page. State files from before (a primary key
+        # on (list_key, key), seq a plain column) work as they are: rows are found by rowid.
+        self._indexes: dict[str, dict[str | bytes, int]] = {}
+        seq_is_rowid = any(name == "seq" and pk for _, name, _, _, _, pk in self._db.execute("PRAGMA table_info(members)"))
+        self._insert_member = ('INSERT INTO members (seq, list_key, key, "values") VALUES (?, ?, ?, ?)' if seq_is_rowid
+                               else 'INSERT INTO members (rowid, seq, list_key, key, "values") VALUES (?1, ?1, ?2, ?3, ?4)')
         # members and traits share one arrival counter, continued from a file's earlier runs
         self._seq = int(self._scalar("SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM members), "
                                      "(SELECT COALESCE(MAX(seq), 0) FROM traits))"))
@@ -177,26 +199,52 @@ class Store:
     def add_members(self, list_key: str, members: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """Add (or refresh) members; the list's size after.
 
-        One ``executemany`` a batch (a refresh of members already there, a second), and the
-        size kept as a count rather than counted again after every batch."""
+        A member already there keeps its place (seq) and takes the values it came with last;
+        a key seen twice in one batch counts once, at its first place."""
         rows = members if isinstance(members, list) else list(members)
+        return self.add_texts(list_key, [key for key, _ in rows], _values_json([values for _, values in rows]))
+
+    def add_column(self, list_key: str, name: str, column: list[str]) -> int:
+        """:meth:`add_members` of members whose one value is a string, ``name``: their key."""
+        return self.add_texts(list_key, column, _column_json(name, column))
+
+    def add_texts(self, list_key: str, keys: Sequence[str], texts: Sequence[str]) -> int:
+        """:meth:`add_members` with each member's values as their JSON text already; the size after.
+
+        New members are appended (rowid = seq, the order of arrival) by one ``executemany``;
+        members already there are refreshed by rowid."""
         with self._lock, self._counted(list_key), self._db:
             self._db.execute("BEGIN")
             size = self._size(list_key)
+            index = self._index(list_key)
             first = self._seq + 1
-            self._seq += len(rows)
-            texts = _values_json([values for _, values in rows])
-            # Inserted in key order (seq keeps the order of arrival): shuffled ids land on the
-            # index's pages one after another, not at random.
-            ordered = sorted(zip((key for key, _ in rows), itertools.count(first), texts))
-            inserted = self._db.executemany(
-                'INSERT OR IGNORE INTO members (list_key, key, seq, "values") VALUES (?, ?, ?, ?)',
-                ((list_key, key, seq, text) for key, seq, text in ordered)).rowcount
-            if inserted < len(rows):  # some were members already: their values are refreshed, in order
-                self._db.executemany('UPDATE members SET "values" = ? WHERE list_key = ? AND key = ?',
-                                     zip(texts, itertools.repeat(list_key), (key for key, _ in rows)))
-            self._sizes[list_key] = size + inserted
-            return size + inserted
+            self._seq += len(keys)
+            last = dict(zip(keys, texts))  # each key's last values, at its first place
+            short = max(map(len, keys), default=0) <= _LONG
+            if short and len(last) == len(keys) and index.keys().isdisjoint(last):  # the usual batch: all new
+                seqs: Sequence[int] = range(first, first + len(keys))
+                fresh, fresh_texts = keys, texts
+                refresh: list[tuple[str, int]] = []
+            else:
+                place: dict[str, int] = {}
+                for i, key in enumerate(keys):
+                    place.setdefault(key, first + i)
+                fresh = [key for key in place if _index_key(key) not in index]
+                seqs = [place[key] for key in fresh]
+                fresh_texts = [last[key] for key in fresh]
+                refresh = [(last[key], index[_index_key(key)]) for key in place if _index_key(key) in index]
+            self._db.executemany(self._insert_member, zip(seqs, itertools.repeat(list_key), fresh, fresh_texts))
+            if refresh:
+                self._db.executemany('UPDATE members SET "values" = ? WHERE rowid = ?', refresh)
+            index.update(zip(fresh if short else map(_index_key, fresh), seqs))
+            self._sizes[list_key] = size + len(fresh)
+            return size + len(fresh)
+
+    def _index(self, list_key: str) -> dict[str | bytes, int]:
+        if list_key not in self._indexes:  # read once, then kept
+            self._indexes[list_key] = {_index_key(key): rowid for key, rowid in self._db.execute(
+                "SELECT key, rowid FROM members WHERE list_key = ?", (list_key,))}
+        return self._indexes[list_key]
 
     @contextlib.contextmanager
     def _counted(self, list_key: str) -> Iterator[None]:
@@ -205,6 +253,7 @@ class Store:
             yield
         except BaseException:
             self._sizes.pop(list_key, None)
+            self._indexes.pop(list_key, None)
             raise
 
     def _size(self, list_key: str) -> int:
@@ -225,14 +274,16 @@ class Store:
         with self._lock, self._counted(list_key), self._db:
             self._db.execute("BEGIN")
             size = self._size(list_key)
+            rowids = self._index(list_key)
             removed = deleted = 0
             index: _Identities | None = None  # built at the first miss, once per batch
             for member in members:
                 key, values = (member, {}) if isinstance(member, str) else member
-                cursor = self._db.execute("DELETE FROM members WHERE list_key = ? AND key = ?", (list_key, key))
-                if cursor.rowcount > 0:
+                rowid = rowids.pop(_index_key(key), None)
+                if rowid is not None:
+                    self._db.execute("DELETE FROM members WHERE rowid = ?", (rowid,))
                     removed += 1
-                    deleted += cursor.rowcount
+                    deleted += 1
                     continue
                 if not values:
                     continue
@@ -241,8 +292,9 @@ class Store:
                         'SELECT key, "values" FROM members WHERE list_key = ?', (list_key,)).fetchall())
                 gone = 0
                 for found in index.matching(values):
-                    gone += self._db.execute("DELETE FROM members WHERE list_key = ? AND key = ?",
-                                             (list_key, found)).rowcount
+                    rowid = rowids.pop(_index_key(found), None)
+                    if rowid is not None:
+                        gone += self._db.execute("DELETE FROM members WHERE rowid = ?", (rowid,)).rowcount
                 removed += gone > 0
                 deleted += gone
             self._sizes[list_key] = size - deleted
