@@ -199,8 +199,6 @@ def _sniff_plain_ids(first: str, definition: Definition) -> Verdict:
 
 _UNREADABLE = (OSError, EOFError, zlib.error)  # a truncated or corrupt gzip file, a read error
 _DECODER = json.JSONDecoder()
-_scan = _DECODER.scan_once  # type: ignore[attr-defined]  # json.loads' own C scanner, no per-call wrapper
-_LINE_ENDS = frozenset(("", "\n", "\r", "\r\n"))
 
 
 def _key(value: Any) -> str:
@@ -496,16 +494,14 @@ def _json_lines(name: str, definition: Definition, values: Values) -> UserSource
 
     def column_wise(texts: list[str], first: int) -> list[Members] | None:
         """The block column-wise, or None when anything in it needs the exact rules."""
+        # The whole block as one JSON array, in one call of the C decoder. A blank line makes two
+        # commas meet (invalid); so as many values as lines is one value a line, whitespace
+        # around it allowed, as line by line (json.loads of each) allows it.
         try:
-            # The scanner's StopIteration (a line it cannot start on) ends map() early: hence the length test.
-            scanned = list(map(_scan, texts, itertools.repeat(0)))
+            records = _DECODER.decode("[" + ",".join(texts) + "]")
         except ValueError:
-            return None
-        if len(scanned) != len(texts):
-            return None  # a blank line, leading space or invalid JSON: line by line says which
-        records = [record for record, _ in scanned]
-        ends = map(slice, (end for _, end in scanned), itertools.repeat(None))
-        if not _LINE_ENDS.issuperset(map(str.__getitem__, texts, ends)) or {type(r) for r in records} != {dict}:
+            return None  # invalid JSON or a blank line: line by line says which
+        if len(records) != len(texts) or set(map(type, records)) != {dict}:
             return None
         operations = list(map(dict.get, records, itertools.repeat("operation"), itertools.repeat(ADD)))
         try:
@@ -523,7 +519,7 @@ def _json_lines(name: str, definition: Definition, values: Values) -> UserSource
                 return None
             columns.append(column)
         ids: list[Any] = list(map(dict.get, records, itertools.repeat("user_id")))
-        if {type(i) for i in ids} != {str} or "" in ids:
+        if set(map(type, ids)) != {str} or "" in ids:
             return None
         return [_members(op, names, columns, ids, Refs("user_id ", ids), a, b) for op, a, b in _runs(operations)]
 
