@@ -280,10 +280,12 @@ def _plain_columns(texts: list[str], width: int) -> list[Sequence[str]] | None:
             return None
         flat = text[:-1].replace("\n", ",").split(",") if width > 1 else text[:-1].split("\n")
     else:  # "a","b": 2 quotes a field and '","' between fields is a line without a quote inside a field
-        if set(map(str.count, texts, itertools.repeat('"'))) != {2 * width} \
-                or set(map(str.count, texts, itertools.repeat('","'))) != {width - 1} \
-                or not all(map(str.startswith, texts, itertools.repeat('"'))) \
-                or not all(map(str.endswith, texts, itertools.repeat('"\n'))):
+        # Every "\n" ends a line (the text ends with one, none is inside), so each line starts
+        # with '"' when '\n"' is found once less than there are lines, and ends with '"\n' when
+        # that is found once a line: two counts of the text instead of a call per line.
+        if not text.startswith('"') or text.count('\n"') != len(texts) - 1 or text.count('"\n') != len(texts) \
+                or set(map(str.count, texts, itertools.repeat('"'))) != {2 * width} \
+                or set(map(str.count, texts, itertools.repeat('","'))) != {width - 1}:
             return None
         flat = text[1:-2].replace('"\n"', '","').split('","')
     if len(flat) != len(texts) * width:
