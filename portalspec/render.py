@@ -509,8 +509,15 @@ class _ItemRenderer:
             return ["[]"]
         if self.fast is not None:
             name, before, after = self.fast
+            values = batch.columns[name]
             try:
-                joined = (after + "," + before).join(map(_c_encode, batch.columns[name]))
+                # Ids with nothing to escape (no quote, backslash or control character: all
+                # printable) are their own JSON text between quotes: one join, no call per id.
+                probe = "".join(values) if isinstance(values, (list, tuple)) else '"'
+                if '"' not in probe and "\\" not in probe and probe.isprintable():
+                    joined = '"' + ('"' + after + "," + before + '"').join(values) + '"'
+                else:
+                    joined = (after + "," + before).join(map(_c_encode, values))
             except TypeError:
                 pass  # a value that is not a string: the general path encodes it by type
             else:
