@@ -71,9 +71,19 @@ class LazyGroup(click.Group):
                     continue
                 rows.append((name, command.get_short_help_str(limit)))
             else:
-                rows.append((name, click.utils.make_default_short_help(summary, limit)))
+                rows.append((name, _short_help(summary, limit)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+def _short_help(text: str, limit: int) -> str:
+    """The first sentence of ``text``, cut at a word to ``limit`` characters (as click shows a
+    command's help; its own helper is deprecated from click 8.5)."""
+    first = text.split(". ", 1)[0].rstrip(".")
+    if len(first) <= limit:
+        return first
+    cut = first[: max(limit - 3, 0)].rsplit(" ", 1)[0]
+    return cut + "..."
+
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
                       help="Output for people (text) or for CI and tools (json).")
