@@ -12,31 +12,8 @@ import portalspec
 from portalspec import Members, Values
 from portalspec.macros import MacroContext
 
-LIST = """
-portalspec: 1
-name: fast-list
-display_name: Fast list
-type: list
-auth: {method: bearer}
-mapping_fields:
-  - {variable: uid, mapping_display_name: User ID Mapping, display_name: User ID}
-endpoints:
-  create_list:
-    method: POST
-    url: https://api.example.test/lists
-    payload: '{"name": "$amp_cohort_name"}'
-    list_id: {path: id}
-  add_users:
-    method: POST
-    url: https://api.example.test/lists/$list_id/add
-    payload: '{"userIds": $items}'
-    item_template: '"$uid"'
-  remove_users:
-    method: POST
-    url: https://api.example.test/lists/$list_id/remove
-    payload: '{"userIds": $items}'
-    item_template: '"$uid"'
-"""
+from .conftest import MINIMAL
+
 
 PLAIN = ["a@b.c", "7c9e6679-7425-40de-944b-e07fc1f90ae7", "é ☃ 𝄞", "x y", "~!#$%^&*()[]{}<>/?"]
 AWKWARD = ['q"uote', "back\\slash", "tab\t", "nl\n", "del\x7f", "ls\u2028", "ps\u2029", "nbsp\xa0", "zw\u200b"]
@@ -44,13 +21,13 @@ AWKWARD = ['q"uote', "back\\slash", "tab\t", "nl\n", "del\x7f", "ls\u2028", "ps\
 
 @pytest.mark.parametrize("ids", [PLAIN, PLAIN + AWKWARD[:1]] + [PLAIN + [a] for a in AWKWARD[1:]] + [[a] for a in AWKWARD])
 def test_items_are_the_json_of_the_ids(ids):
-    integration = portalspec.compile(portalspec.load(LIST))
-    values = Values(fields={"bearer_token": "t"}, mappings={"uid": "user_id"},
+    integration = portalspec.compile(portalspec.load(MINIMAL))  # its add_users item is '"$user_id"'
+    values = Values(fields={"bearer_token": "t"}, mappings={"user_id": "user_id"},
                     cohort=portalspec.Cohort("1", "c"), list_id="L")
-    requests = list(integration.render(values, [Members("add", {"uid": ids})], endpoint="add_users",
+    requests = list(integration.render(values, [Members("add", {"user_id": ids})], endpoint="add_users",
                                        context=MacroContext(seed=1)))
     body = b"".join(r.body or b"" for r in requests)
     assert json.loads(body)["userIds"] == ids
     expected = json.dumps({"userIds": ids}, ensure_ascii=False, separators=(",", ": "))
     expected = expected.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    assert body.decode("utf-8") == expected
+    assert body.decode("utf-8") == expected + "\n"  # (MINIMAL's payload is a block scalar: a final newline)
