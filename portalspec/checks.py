@@ -21,6 +21,9 @@ from .diagnostics import Diagnostic, Path, Severity, did_you_mean, format_path
 from .headers import is_json_type
 from .jsonpath import JSONPathError, find_list_id
 from .kinds import BATCH_ENDPOINTS, KINDS, LIST_SCOPED, TYPES, endpoints_of
+from .rawdata import as_dict as _dict
+from .rawdata import as_list as _list
+from .rawdata import fields
 from .schema import HEADER_TOKEN, default
 from .template import ENCODERS, Kind, Position, SubstitutionError, stands_alone
 from .variables import PREDEFINED, Declaration, Origin, Scope, TemplateSite, declarations, template_sites, usages
@@ -43,14 +46,6 @@ def _d(code: str, message: str, path: Path, offset: int | None = None, *,
        warning: bool = False, hint: str | None = None, at_key: bool = False) -> Found:
     severity = Severity.WARNING if warning else Severity.ERROR
     return Found(Diagnostic(code, message, severity, path, hint=hint), offset, at_key)
-
-
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
 
 
 # --- structure ------------------------------------------------------------------------
@@ -397,9 +392,8 @@ def check_logo(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
 # --- typed fields, origins, optional identifiers ---------------------------------------
 
 def _fields(data: dict, key: str) -> Iterator[tuple[int, dict]]:
-    for i, spec in enumerate(_list(data.get(key))):
-        if isinstance(spec, dict) and isinstance(spec.get("variable"), str):
-            yield i, spec
+    """The fields that declare a variable (one whose name is text)."""
+    return ((i, spec) for i, spec in fields(data, key) if isinstance(spec.get("variable"), str))
 
 
 def _is_origin_field(spec: dict) -> bool:

@@ -28,6 +28,8 @@ from .diagnostics import Path, format_path
 from .kinds import KINDS
 from .loader import Document
 from .model import DEFAULT_BATCH_SIZE
+from .rawdata import as_dict as _dict
+from .rawdata import as_list as _list
 from .schema import default
 
 _LIST_ID_FROM: str = default("list_id", "from")
@@ -86,14 +88,6 @@ class DiffReport:
         return {"old": self.old_file, "new": self.new_file, "breaking": self.count(Impact.BREAKING),
                 "risky": self.count(Impact.RISKY), "safe": self.count(Impact.SAFE),
                 "changes": [c.to_dict() for c in self.changes]}
-
-
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
 
 
 def _show(value: Any) -> str:

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .diagnostics import Diagnostic, Path, Severity
+from .rawdata import as_dict as _dict
+from .rawdata import as_list as _list
+from .rawdata import endpoints as _endpoints
+from .rawdata import fields as _fields
 from .template import Position
 from .variables import template_sites
 
@@ -31,20 +35,6 @@ class Extension:
     nearest: str | None
     find: Callable[[dict[str, Any]], Iterator[Where]]
     at_key: bool = False  # point at the key (a headers map, a header name), not its value
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _endpoints(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, spec in _dict(data.get("endpoints")).items():
-        if isinstance(spec, dict):
-            yield str(name), spec
 
 
 def _braces(data: dict[str, Any]) -> Iterator[Where]:
@@ -94,12 +84,6 @@ def _content_type(data: dict[str, Any]) -> Iterator[Where]:
         for name in _dict(headers):
             if str(name).lower() == "content-type":
                 yield path + (name,), None
-
-
-def _fields(data: dict[str, Any], key: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for i, spec in enumerate(_list(data.get(key))):
-        if isinstance(spec, dict):
-            yield i, spec
 
 
 def _typed_fields(data: dict[str, Any]) -> Iterator[Where]:

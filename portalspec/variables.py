@@ -15,6 +15,8 @@ from typing import Any, Iterator, Mapping
 from .auth import AUTH_METHODS
 from .diagnostics import Path
 from .kinds import BATCH_ENDPOINTS, ENDPOINTS, LIST_SCOPED, spoken
+from .rawdata import as_dict as _dict
+from .rawdata import as_list as _list
 from .template import Kind, Lexed, lex
 
 
@@ -98,14 +100,6 @@ class TemplateSite:
         if self.role == "header":
             return f"{self.endpoint} header {self.path[-1]}" if self.endpoint else f"header {self.path[-1]} (every call)"
         return f"{self.endpoint}.{self.role}"
-
-
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
 
 
 def template_sites(data: Any) -> Iterator[TemplateSite]:
