@@ -27,10 +27,11 @@ import jinja2
 from .auth import AUTH_METHODS
 from .diagnostics import InputError
 from .kinds import TYPES
-from .schema import schema_text
+from .schema import HEADER_TOKEN, schema, schema_text
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# The schema is where these rules live; the scaffold asks them of its answers before writing.
+NAME = re.compile(schema()["properties"]["name"]["pattern"])
+HEADER_NAME = re.compile(HEADER_TOKEN)
 DEFAULT_BASE_URL = "https://api.example.com/v1"
 SCHEMA_FILE = "integration.schema.json"
 SECRET_EXAMPLES = {"api_key": "test-api-key", "secret_key": "test-secret", "bearer_token": "test-token"}
