@@ -164,3 +164,23 @@ def state_rows(path: Path) -> dict[str, int]:
     with State(path, readonly=True) as state:
         counts["members"] = sum(len(state.members(i)) for i in ids)
     return counts
+
+
+class FakeTime:
+    """A clock and a wait for code that takes both (sync's engine, rate limits): waiting
+    moves the clock, and each wait is recorded, so a test sees the delays without spending them."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def clock(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.now += seconds
+        return False

@@ -12,21 +12,7 @@ from portalspec.retry import RetryPolicy
 from portalspec.sync import State, SyncOptions, sync
 from portalspec.transport import Transport
 
-from .conftest import MINIMAL, edit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def wait(self, seconds: float) -> bool:
-        self.waits.append(seconds)
-        self.now += seconds
-        return False
+from .conftest import MINIMAL, FakeTime as Clock, edit
 
 
 def test_a_bucket_lets_a_burst_through_then_spaces_requests_at_its_rate():

@@ -23,6 +23,7 @@ from portalspec.cli import main
 from portalspec.retry import RetryPolicy
 from portalspec.sync import State, SyncOptions, sync
 from portalspec.transport import Transport, TransportError
+from tests.conftest import FakeTime
 
 ROOT = Path(__file__).resolve().parents[1]
 INFOBIP = ROOT / "integrations" / "infobip"
@@ -100,20 +101,6 @@ def test_a_dry_run_says_a_run_would_be_refused():
 
 
 # --- bounded time ------------------------------------------------------------------------
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def wait(self, seconds: float) -> bool:
-        self.waits.append(seconds)
-        self.now += seconds
-        return False
-
 
 def test_a_run_deadline_ends_the_run_and_leaves_everyone_owed():
     integration, values = infobip()
