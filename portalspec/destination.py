@@ -471,11 +471,11 @@ class Destination:
                 secret = variable in self.definition.secret_variables
                 shown = "" if secret else f" '{value}' (this destination's is '{as_text(self.env[variable])}')"
                 return _error(404, f"unknown ${variable}{shown} in the path", name)
-        if route.matcher is None:  # a request without a body: its items are in the URL's query
-            found = self._query_items(route.endpoint, request.environ)
+        if route.matcher is None:  # a request without a body: its users are in the URL
+            found = self._query_items(route.endpoint, request.environ) if route.endpoint.items_in_url else None
             if isinstance(found, _Outcome):
                 return found
-            captured = Captured({}, found)
+            captured = Captured({}, found)  # (a per-user endpoint's user: from the path, below)
         elif unreadable is not None:
             return _error(400, unreadable, name)
         else:

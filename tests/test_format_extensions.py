@@ -384,3 +384,34 @@ def test_exists_on_needs_the_list_named_in_the_request():
     text = edit(MINIMAL, '    example_response: {"listId": 2568}', '    example_response: {"listId": 2568}\n'
                                                                       '    exists_on: [409]')
     assert any(d.code == "PS317" for d in validate(text))
+
+
+def test_a_per_user_endpoint_without_a_body_is_served():
+    """A regression: a body-less per-user DELETE (the user only in the path) answered 500."""
+    from werkzeug.test import Client
+
+    from portalspec.destination import Destination
+
+    text = edit(MINIMAL, """    url: https://api.acme.example/lists/$list_id/remove
+    payload: |
+      {"userIds": $items}
+    item_template: '"$user_id"'""", """    method: DELETE
+    url: https://api.acme.example/lists/$list_id/users/$user_id
+    batch_size: 1
+    item_template: '"$user_id"'""").replace("  remove_users:\n    method: POST\n", "  remove_users:\n")
+    assert [d for d in validate(text) if d.is_error] == []
+    integration = portalspec.compile(portalspec.load(text))
+    values = Values({"bearer_token": "tok-per-user"}, {"user_id": "user_id"}, COHORT)
+    client = Client(Destination(integration, values))
+    sent = []
+    create = next(integration.render(values, [], endpoint="create_list"))
+    list_id = client.post("/lists", headers=list(create.headers), data=create.body).json["listId"]
+    for request in integration.render(values, [User("add", {"user_id": "a/b"}), User("remove", {"user_id": "a/b"})],
+                                      list_id=list_id):
+        if request.endpoint == "create_list":
+            continue
+        path = "/" + request.url.split("://", 1)[1].split("/", 1)[1]
+        answer = client.open(path, method=request.method, headers=list(request.headers), data=request.body)
+        sent.append((request.endpoint, answer.status_code, answer.json))
+    assert [(e, s) for e, s, _ in sent] == [("add_users", 200), ("remove_users", 200)]
+    assert sent[1][2]["removed"] == 1
