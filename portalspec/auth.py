@@ -7,7 +7,9 @@ Each entry declares everything the pipeline needs to know about its method:
 - the *derived* forms of its secrets it sends besides the secrets as typed (basic auth's
   base64 credential), so the one redactor hides those too and rendering can mask them;
 - its curl form, where curl has a better spelling than ``-H`` (``-u`` for basic auth);
-- how ``portalspec serve`` checks a request's header against the expected credentials.
+- how ``portalspec serve`` checks a request's header against the expected credentials;
+- its OpenAPI security scheme, which ``portalspec openapi`` writes and from which
+  ``portalspec init --from-openapi`` finds the method back (:func:`auth_for_scheme`).
 
 Adding a method like the four below means a class here, an entry in :data:`AUTH_METHODS`,
 the schema's ``auth.method`` enum and the docs; nothing else.
@@ -74,6 +76,10 @@ class AuthMethod:
         ``masked`` is the sentinel that stands for this method's derived credential, if any."""
         return None
 
+    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
+        """Its OpenAPI security scheme object, or None when it sends no credential."""
+        return None
+
 
 class NoAuth(AuthMethod):
     name = "none"
@@ -111,6 +117,9 @@ class BasicAuth(AuthMethod):
         user, password = (env_names(v.name) for v in self.variables)
         return f'-u "${{{user}}}:${{{password}}}"'
 
+    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
+        return {"type": "http", "scheme": "basic"}
+
 
 class HeaderAuth(AuthMethod):
     name = "header"
@@ -125,6 +134,9 @@ class HeaderAuth(AuthMethod):
 
     def accepts(self, given: str, env: Mapping[str, Any]) -> bool:
         return same_secret(given, as_text(env["api_key"]))
+
+    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
+        return {"type": "apiKey", "in": "header", "name": header_name or ""}
 
 
 class BearerAuth(AuthMethod):
@@ -142,6 +154,9 @@ class BearerAuth(AuthMethod):
         scheme, _, token = given.partition(" ")
         return scheme.lower() == "bearer" and same_secret(token.strip(), as_text(env["bearer_token"]))
 
+    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
+        return {"type": "http", "scheme": "bearer"}
+
 
 AUTH_METHODS: Mapping[str, AuthMethod] = {m.name: m for m in (NoAuth(), BasicAuth(), HeaderAuth(), BearerAuth())}
 
@@ -154,6 +169,21 @@ def credential_name(method: str) -> str:
 def method_of_credential(name: str) -> AuthMethod | None:
     """The method whose derived credential is recorded as ``name``, if any."""
     return next((m for m in AUTH_METHODS.values() if credential_name(m.name) == name), None)
+
+
+def auth_for_scheme(scheme: Mapping[str, Any]) -> "Auth | None":
+    """The method (and header) that sends what an OpenAPI security scheme asks for, or None
+    when no method does (an API key in the query, OAuth2 …). Read back from each method's own
+    :meth:`AuthMethod.security_scheme`, so the two directions cannot disagree."""
+    essential = {key: scheme[key] for key in ("type", "scheme", "in", "name") if scheme.get(key) is not None}
+    if isinstance(essential.get("scheme"), str):  # HTTP auth scheme names are case-insensitive
+        essential["scheme"] = str(essential["scheme"]).lower()
+    name = scheme.get("name")
+    header_name = name if isinstance(name, str) and name else None
+    for method in AUTH_METHODS.values():
+        if method.security_scheme(header_name) == essential:
+            return Auth(method.name, header_name if method.header(header_name) == header_name else None)
+    return None
 
 
 @dataclass(frozen=True)
@@ -178,3 +208,7 @@ class Auth:
 
     def value(self, env: Mapping[str, Any]) -> str:
         return self.scheme.value(env, self.header_name)
+
+    @property
+    def security_scheme(self) -> dict[str, str] | None:
+        return self.scheme.security_scheme(self.header_name)

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from jsonpath_ng.ext import parse as _parse
+from jsonpath_ng.jsonpath import Child, Fields, Index, Root
 
 _UNSET = object()
 
@@ -47,3 +48,26 @@ def find_list_id(path: str, document: Any = _UNSET) -> str | int | float:
         raise JSONPathError(f"list_id path '{path}' finds {type(value).__name__} {value!r}; "
                             "the list id must be a string or a number", about_document=True)
     return value
+
+
+def path_steps(path: str) -> tuple[str | int, ...] | None:
+    """The keys and indices a plain path walks (``response.data.id`` → ``('response', 'data',
+    'id')``, ``$.a[0]`` → ``('a', 0)``), or None for a path that searches (filters, wildcards,
+    slices, several fields): the OpenAPI export describes where a plain path's id stands."""
+
+    def steps(expr: Any) -> tuple[str | int, ...] | None:
+        if isinstance(expr, Root):
+            return ()
+        if isinstance(expr, Fields) and len(expr.fields) == 1 and expr.fields[0] != "*":
+            return (str(expr.fields[0]),)
+        if isinstance(expr, Index):
+            # (jsonpath-ng before 1.7 kept one `index`; later ones a tuple of `indices`)
+            indices = getattr(expr, "indices", None) or (getattr(expr, "index", None),)
+            if len(indices) == 1 and isinstance(indices[0], int) and indices[0] >= 0:
+                return (indices[0],)
+        if isinstance(expr, Child):
+            left, right = steps(expr.left), steps(expr.right)
+            return None if left is None or right is None else left + right
+        return None
+
+    return steps(compile_path(path))

@@ -8,8 +8,9 @@ malformed input: what is not of the expected type is simply not a template.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 from .auth import AUTH_METHODS
@@ -39,6 +40,13 @@ class Origin(str, Enum):
     MAPPING_FIELD = "mapping field"
 
 
+def _schema(**keywords: Any) -> Mapping[str, Any]:
+    return MappingProxyType(keywords)
+
+
+_TEXT = _schema(type="string")
+
+
 @dataclass(frozen=True)
 class VariableInfo:
     name: str
@@ -46,12 +54,16 @@ class VariableInfo:
     scope: Scope
     description: str
     secret: bool = False
+    # The JSON Schema of its value where it stands as a JSON value (the OpenAPI export's
+    # request schemas). $list_id, $items and $item take theirs from the definition instead.
+    value_schema: Mapping[str, Any] = field(default_factory=lambda: _TEXT, hash=False, compare=False)
 
 
 PREDEFINED: Mapping[str, VariableInfo] = {v.name: v for v in (
     VariableInfo("amp_cohort_name", Origin.PREDEFINED, Scope.ANYWHERE, "the cohort's name"),
     VariableInfo("amp_cohort_id", Origin.PREDEFINED, Scope.ANYWHERE, "the cohort's id"),
-    VariableInfo("amp_cohort_url", Origin.PREDEFINED, Scope.ANYWHERE, "the cohort's page in Amplitude"),
+    VariableInfo("amp_cohort_url", Origin.PREDEFINED, Scope.ANYWHERE, "the cohort's page in Amplitude",
+                 value_schema=_schema(type="string", format="uri")),
     VariableInfo("amplitude_cohort_name", Origin.MACRO, Scope.ANYWHERE,
                  "the cohort name slugified: NFKD, runs outside A-Za-z0-9_ become '-', at most 100 characters"),
     VariableInfo("list_id", Origin.PREDEFINED, Scope.LIST_ENDPOINTS,
@@ -61,14 +73,19 @@ PREDEFINED: Mapping[str, VariableInfo] = {v.name: v for v in (
     VariableInfo("item", Origin.PREDEFINED, Scope.ITEM_PAYLOAD,
                  "the one rendered item of a per-user endpoint (batch_size: 1), instead of an array of one"),
     VariableInfo("amp_in_cohort", Origin.PREDEFINED, Scope.ITEM_TEMPLATE,
-                 "true for a user entering the cohort, false for one leaving"),
-    VariableInfo("amp_operation", Origin.PREDEFINED, Scope.ITEM_TEMPLATE, "'add' or 'remove'"),
-    VariableInfo("now_iso", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, ISO 8601 in UTC"),
-    VariableInfo("now_epoch", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, seconds since 1970"),
-    VariableInfo("request_id", Origin.MACRO, Scope.REQUEST, "a fresh UUID for each request"),
+                 "true for a user entering the cohort, false for one leaving", value_schema=_schema(type="boolean")),
+    VariableInfo("amp_operation", Origin.PREDEFINED, Scope.ITEM_TEMPLATE, "'add' or 'remove'",
+                 value_schema=_schema(type="string", enum=("add", "remove"))),
+    VariableInfo("now_iso", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, ISO 8601 in UTC",
+                 value_schema=_schema(type="string", format="date-time")),
+    VariableInfo("now_epoch", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, seconds since 1970",
+                 value_schema=_schema(type="integer", minimum=0)),
+    VariableInfo("request_id", Origin.MACRO, Scope.REQUEST, "a fresh UUID for each request",
+                 value_schema=_schema(type="string", format="uuid")),
     VariableInfo("amp_message_id", Origin.MACRO, Scope.REQUEST,
                  "a UUID derived from the request's content: the same across retries and re-runs of the "
-                 "same batch, so a destination can de-duplicate (like the cohort webhook's message_id)"),
+                 "same batch, so a destination can de-duplicate (like the cohort webhook's message_id)",
+                 value_schema=_schema(type="string", format="uuid")),
 )}
 
 

@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("authoring", "Compare two versions of a definition: OLD NEW, each a file or git:REV:path."),
     "init": ("authoring", "Start a new integration in DIRECTORY (default: here)."),
     "macros": ("render", "List the pre-defined macros (computed variables) with an example of each."),
+    "openapi": ("openapi", "Write the OpenAPI 3.1 description of the API DEFINITION calls: what a destination "
+                           "must implement."),
     "preview": ("authoring", "Write a static HTML preview of DEFINITION: tile, setup modal, variables, requests, "
                              "portal sheet."),
     "render": ("render", "Render the exact HTTP requests Amplitude would send for DEFINITION."),
