@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from .auth import AUTH_METHODS
 from .diagnostics import Diagnostic, Path, Severity, did_you_mean, format_path
 from .headers import is_json_type
-from .jsonpath import JSONPathError, find_list_id
+from .jsonpath import JSONPathError, find_list_id, regex_operands
 from .kinds import BATCH_ENDPOINTS, KINDS, LIST_SCOPED, TYPES, endpoints_of
 from .rawdata import as_dict as _dict
 from .rawdata import as_list as _list
@@ -361,13 +361,49 @@ def check_list_id(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
 
 
 def check_exists_on(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
-    """exists_on can only mean "use the list the request names" (list_id.from: request_body):
-    finding a list whose id the destination chose needs find_list, which is planned."""
-    create = _dict(_dict(data.get("endpoints")).get("create_list"))
-    if "exists_on" in create and _dict(create.get("list_id")).get("from") != "request_body":
-        yield _d("PS317", "exists_on needs list_id.from: request_body (the list the request names is then used); "
-                          "an id the destination chose cannot be found again yet", ("endpoints", "create_list",
-                                                                                    "exists_on"), at_key=True)
+    """How an existing list is found again: the list the request names (list_id.from:
+    request_body), or else find_list. exists_on without either could only create a second
+    list or fail; find_list beside a list the request names would never be needed."""
+    endpoints = _dict(data.get("endpoints"))
+    create = _dict(endpoints.get("create_list"))
+    named = _dict(create.get("list_id")).get("from") == "request_body"
+    finds = isinstance(endpoints.get("find_list"), dict)
+    if "exists_on" in create and not named and not finds:
+        yield _d("PS317", "exists_on with a list id the destination chooses needs find_list, to find the list that "
+                          "exists (or list_id.from: request_body, to use the list the request names)",
+                 ("endpoints", "create_list", "exists_on"), at_key=True)
+    if finds and named:
+        yield _d("PS317", "find_list is for a list id the destination chooses; with list_id.from: request_body the "
+                          "request names the list, and exists_on uses it as it is", ("endpoints", "find_list"),
+                 at_key=True)
+
+
+_STAND_IN = "\ue000"  # a private-use character: no path spells it
+
+
+def check_find_list_path(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    """find_list's JSONPath: variables only inside its quoted strings (where they are escaped,
+    so no value changes the path), never in a regular expression, and a valid path."""
+    for site in template_sites(data):
+        if site.role != "list_id":
+            continue
+        placeholders = site.lexed.placeholders
+        outside = [p for p in placeholders if p.position is not Position.JSONPATH_STRING]
+        for p in outside:
+            yield _d("PS309", f"${p.name} stands outside a quoted string of the JSONPath; a variable may stand only "
+                              "inside one ('…'), where its value is escaped", site.path, p.start)
+        if site.lexed.errors or outside:
+            continue
+        sample = "".join(p if isinstance(p, str) else _STAND_IN for p in site.lexed.parts)
+        try:
+            find_list_id(sample, None)
+        except JSONPathError as exc:
+            yield _d("PS309", str(exc).replace(sample, site.text), site.path)
+            continue
+        if any(_STAND_IN in pattern for pattern in regex_operands(sample)):
+            yield _d("PS309", "a variable stands in a regular expression (=~), where its value would be read as a "
+                              "pattern; compare with == instead", site.path,
+                     next(p.start for p in placeholders))
 
 
 def check_logo(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
@@ -420,7 +456,7 @@ def check_field_positions(data: dict, base_dir: FsPath | None) -> Iterator[Found
         elif origin_field and position is not Position.URL_ORIGIN:
             yield _d("PS304", f"${use.name} is a base URL (scheme://host[:port]); it may stand only at the very "
                               "start of a URL", use.site.path, use.offset)
-        if field is None or position in (Position.JSON_VALUE, Position.JSON_STRING):
+        if field is None or position in (Position.JSON_VALUE, Position.JSON_STRING, Position.JSONPATH):
             continue
         i, spec = field
         for j, option in enumerate(_list(spec.get("options"))):
@@ -462,6 +498,7 @@ CHECKS: tuple[Callable[[dict, FsPath | None], Iterator[Found]], ...] = (
     check_logo,
     check_field_positions,
     check_exists_on,
+    check_find_list_path,
     check_optional_identifiers,
 )
 

@@ -99,7 +99,7 @@ class Endpoint:
     item_template: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     errors: tuple[ErrorClassification, ...] = ()
-    list_id: ListIdSpec | None = None  # create_list only
+    list_id: ListIdSpec | None = None  # create_list and find_list (whose path is a template)
     example_response_json: str | None = None  # create_list only
     rate_limit: RateLimit | None = None
     exists_on: tuple[int, ...] = ()  # create_list: statuses meaning "the list is there already"
@@ -167,10 +167,10 @@ def _json(value: Any) -> str | None:
 
 def _endpoint(name: str, spec: dict) -> Endpoint:
     list_id = spec.get("list_id")
-    owner = "create_list" if name == "create_list" else "batch_endpoint"  # its schema under $defs
+    owner = name if name in ("create_list", "find_list") else "batch_endpoint"  # its schema under $defs
     return Endpoint(
         name=name,
-        method=spec["method"],
+        method=spec["method"] if "method" in spec else default(owner, "method"),
         url=spec["url"],
         payload=spec.get("payload"),
         headers=_headers(spec, owner),

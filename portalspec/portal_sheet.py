@@ -110,6 +110,6 @@ def portal_sheet(definition: Definition) -> list[SheetSection]:
         sections.append(SheetSection(f"Mapping field {n}: {m.mapping_display_name}", tuple(rows)))
     for name in KINDS:
         endpoint = d.endpoint(name)
-        if endpoint is not None:
+        if endpoint is not None and name in ENDPOINT_TITLES:  # (find_list has no place in the portal's form)
             sections.append(SheetSection(ENDPOINT_TITLES.get(name, name), tuple(_endpoint_rows(endpoint))))
     return sections

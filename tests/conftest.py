@@ -58,6 +58,18 @@ endpoints:
     item_template: '"$user_id"'
 """
 
+# MINIMAL with a list lookup: find_list picks the cohort's list by the name create_list gives
+# it, and create_list answers 409 for a list that exists.
+FINDS = MINIMAL.replace("""endpoints:
+  create_list:""", """endpoints:
+  find_list:
+    url: https://api.acme.example/lists?name=$amp_cohort_name
+    list_id: {path: "$.items[?(@.name == '[Amplitude] $amp_cohort_name')].listId"}
+  create_list:""").replace("""    example_response: {"listId": 2568}
+""", """    example_response: {"listId": 2568}
+    exists_on: [409]
+""")
+
 # A minimal valid property-based definition.
 PROPERTY = """\
 portalspec: 1

@@ -7,7 +7,7 @@ import pytest
 from portalspec import Severity, validate
 from portalspec.checks import CHECKS, run_checks
 
-from .conftest import MINIMAL, PROPERTY, at, codes, edit, only, pos
+from .conftest import FINDS, MINIMAL, PROPERTY, at, codes, edit, only, pos
 
 ADD_PAYLOAD = '      {"userIds": $items}\n    item_template: \'"$user_id"\'\n  remove_users'
 CREATE_PAYLOAD = '{"name": "[Amplitude] $amp_cohort_name"}'
@@ -522,3 +522,63 @@ def test_a_control_character_in_a_header_template_is_an_error(raw):
     text = MINIMAL.replace("X-Region: $region", f'X-Region: "a{raw.encode("unicode_escape").decode()}$region"')
     (diag,) = [d for d in validate(text) if d.code == "PS315"]
     assert diag.path == ("headers", "X-Region") and f"U+{ord(raw):04X}" in diag.message
+
+
+# --- find_list (PS309, PS317) ---------------------------------------------------------
+
+FIND_PATH = "$.items[?(@.name == '[Amplitude] $amp_cohort_name')].listId"
+
+
+def find_path(path: str) -> str:
+    return edit(FINDS, FIND_PATH, path)
+
+
+def test_a_find_list_definition_is_clean():
+    assert validate(FINDS) == []
+
+
+def test_a_variable_outside_the_quoted_strings_of_the_path_is_ps309_at_it():
+    text = find_path("$.lists.$amp_cohort_name.id")
+    d = only(validate(text), "PS309")
+    assert "outside a quoted string" in d.message and pos(d) == at(text, "$amp_cohort_name.id")
+    assert d.json_path == "$.endpoints.find_list.list_id.path"
+
+
+def test_a_variable_in_a_regular_expression_is_ps309():
+    d = only(validate(find_path("$.items[?(@.name =~ '$amp_cohort_name')].listId")), "PS309")
+    assert "regular expression" in d.message
+
+
+def test_a_find_list_path_that_is_no_jsonpath_is_ps309():
+    d = only(validate(find_path("$.items[?(@.name == '$amp_cohort_name'")), "PS309")
+    assert "is not a valid JSONPath" in d.message and "$amp_cohort_name" in d.message
+
+
+@pytest.mark.parametrize("variable, where", [("list_id", "add_users and remove_users"), ("user_id", "item templates"),
+                                             ("items", "payload")])
+def test_variables_a_lookup_cannot_have_are_ps205(variable, where):
+    d = only(validate(find_path(f"$.items[?(@.name == '${variable}')].listId")), "PS205")
+    assert where in d.message and "find_list.list_id.path" in d.message
+
+
+def test_an_unknown_variable_in_the_path_is_ps201():
+    assert "PS201" in codes(validate(find_path("$.items[?(@.name == '$cohort')].listId")))
+
+
+def test_exists_on_with_an_id_the_destination_chose_needs_find_list():
+    text = edit(FINDS, FINDS[FINDS.index("  find_list:"):FINDS.index("  create_list:")], "")
+    d = only(validate(text), "PS317")
+    assert "needs find_list" in d.message and pos(d) == at(text, "exists_on")
+    assert validate(edit(text, "    exists_on: [409]\n", "")) == []  # without exists_on: nothing to find
+
+
+def test_find_list_beside_a_list_the_request_names_is_ps317():
+    text = edit(FINDS, "      path: listId\n", "      from: request_body\n      path: name\n")
+    d = only(validate(text), "PS317")
+    assert "request names the list" in d.message and pos(d) == at(text, "find_list:")
+
+
+def test_find_list_is_for_list_based_definitions_only():
+    text = PROPERTY.replace("endpoints:\n", "endpoints:\n  find_list:\n    url: https://x.example/l\n"
+                                             "    list_id: {path: id}\n")
+    assert "PS302" in codes(validate(text))

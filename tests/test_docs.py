@@ -161,7 +161,8 @@ def test_the_fragments_in_format_md_fit_the_schema():
     targets = {"auth": full["properties"]["auth"], "headers": full["$defs"]["header_map"],
                "custom_fields": full["properties"]["custom_fields"],
                "mapping_fields": full["properties"]["mapping_fields"],
-               "create_list": full["$defs"]["create_list"], "add_users": full["$defs"]["batch_endpoint"],
+               "create_list": full["$defs"]["create_list"], "find_list": full["$defs"]["find_list"],
+               "add_users": full["$defs"]["batch_endpoint"],
                "update_users": full["$defs"]["batch_endpoint"], "errors": full["$defs"]["errors"],
                "list_id": full["$defs"]["list_id"], "example_response": {}}
     checked = 0
