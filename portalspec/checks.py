@@ -23,10 +23,11 @@ from .jsonpath import JSONPathError, find_list_id, regex_operands
 from .kinds import BATCH_ENDPOINTS, KINDS, LIST_SCOPED, TYPES, endpoints_of
 from .rawdata import as_dict as _dict
 from .rawdata import as_list as _list
-from .rawdata import fields
+from .rawdata import endpoints, fields
 from .schema import HEADER_TOKEN, default
 from .template import ENCODERS, Kind, Position, SubstitutionError, stands_alone
-from .variables import PREDEFINED, Declaration, Origin, Scope, TemplateSite, declarations, template_sites, usages
+from .variables import (PREDEFINED, Declaration, Origin, Scope, TemplateSite, auth_uses, declarations, template_sites,
+                        usages)
 
 HEADER_NAME = re.compile(HEADER_TOKEN)
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # every control character but the tab
@@ -94,12 +95,12 @@ def check_headers(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
     maps: list[tuple[Path, Any]] = [(("headers",), data.get("headers"))]
     endpoints = _dict(data.get("endpoints"))
     maps += [(("endpoints", e, "headers"), _dict(endpoints.get(e)).get("headers")) for e in endpoints]
-    auth = _dict(data.get("auth"))
-    method = AUTH_METHODS.get(str(auth.get("method")))
-    header_name = auth.get("header_name")
-    auth_header = (method.header(header_name if isinstance(header_name, str) else None) or "").lower() \
-        if method else ""
+    top = _auth_header(data.get("auth"))
+    own = {e: _auth_header(spec["auth"]) for e, spec in endpoints.items() if isinstance(spec, dict) and "auth" in spec}
     for path, headers in maps:
+        # A top-level header goes with every call, so it replaces every endpoint's auth header.
+        auth_headers = {top, *own.values()} if len(path) == 1 else {own.get(path[1], top)}
+        auth_headers.discard("")
         for name, value in _dict(headers).items():
             bad = _CONTROL.search(value) if isinstance(value, str) else None
             if bad:  # a raw line break would split the header, or end the request's head
@@ -112,9 +113,44 @@ def check_headers(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
                     yield _d("PS314", "Content-Type is application/json unless a JSON type (application/json, "
                                       "application/*+json) is given; this header is ignored", path + (name,),
                              warning=True, at_key=True)
-            elif auth_header and name.lower() == auth_header:
+            elif name.lower() in auth_headers:
                 yield _d("PS314", f"the auth method already sends {name}; this header would replace it",
                          path + (name,), warning=True, at_key=True)
+
+
+def _auth_header(spec: Any) -> str:
+    """The header an ``auth`` (the definition's or an endpoint's) sends, lowercased; "" for none."""
+    auth = _dict(spec)
+    method = AUTH_METHODS.get(str(auth.get("method")))
+    header_name = auth.get("header_name")
+    return (method.header(header_name if isinstance(header_name, str) else None) or "").lower() if method else ""
+
+
+def check_endpoint_auth(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    """An endpoint's own auth reads each of its method's variables from a secret custom field."""
+    custom = {spec["variable"]: spec for _, spec in _fields(data, "custom_fields")}
+    for name, spec in endpoints(data):
+        auth = _dict(spec.get("auth"))
+        method = AUTH_METHODS.get(str(auth.get("method")))
+        if method is None:
+            continue  # (none given, or one the schema reports)
+        base: Path = ("endpoints", name, "auth")
+        known = [v.name for v in method.variables]
+        fields = _dict(auth.get("fields"))
+        for variable, field in fields.items():
+            where = base + ("fields", variable)
+            if variable not in known:
+                yield _d("PS318", f"'{variable}' is not a variable of the {method.name} method", where, at_key=True,
+                         hint=f"it has {', '.join(known)}" if known else "it has none: leave fields out")
+            elif isinstance(field, str) and field not in custom:
+                yield _d("PS318", f"no custom field declares '{field}': an endpoint's credential comes from a secret "
+                                  "custom field", where, hint=did_you_mean(field, custom))
+            elif isinstance(field, str) and custom[field].get("secret") is not True:
+                yield _d("PS318", f"custom field '{field}' holds a credential: mark it secret: true", where)
+        for v in method.variables:
+            if v.required and v.name not in fields:
+                yield _d("PS318", f"the {method.name} method needs ${v.name}: name the secret custom field that holds "
+                                  f"it (fields: {{{v.name}: <field>}})", base + ("method",))
 
 
 def check_urls(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
@@ -267,7 +303,7 @@ def check_variable_uses(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
 
 
 def check_unused(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
-    used = {u.name for u in usages(data)}
+    used = {u.name for u in usages(data)} | {field for field, _, _ in auth_uses(data)}
     for d in _declared(data).values():
         # Auth variables are used by the auth method itself (the Authorization header).
         if d.origin is not Origin.AUTH and d.name not in used and d.name not in PREDEFINED:
@@ -486,6 +522,7 @@ CHECKS: tuple[Callable[[dict, FsPath | None], Iterator[Found]], ...] = (
     check_endpoints_for_type,
     check_fields,
     check_headers,
+    check_endpoint_auth,
     check_urls,
     check_template_syntax,
     check_json_templates,

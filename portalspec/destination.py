@@ -48,6 +48,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request as WsgiRequest
 from werkzeug.wrappers import Response as WsgiResponse
 
+from .auth import Auth
 from .bodies import MAX_DEPTH, BodyError, read_json
 from .compiler import CompiledEndpoint
 from .diagnostics import InputError, PayloadMismatch, excerpt
@@ -165,6 +166,7 @@ class _AuthCheck:
     header: str
     expected: Template | None  # a header template that carries a secret; None: the auth method's own
     description: str
+    auth: Auth | None = None  # the auth whose credentials the header carries (expected None)
 
 
 @dataclass(frozen=True)
@@ -250,11 +252,11 @@ class Destination:
         return Map(rules, converters={"seg": _Segment}, strict_slashes=False, merge_slashes=False)
 
     def _auth_checks(self, endpoint: CompiledEndpoint) -> tuple[_AuthCheck, ...]:
-        auth = self.definition.auth
+        auth = self.definition.auth_of(endpoint.spec)  # each endpoint's own credential, if it has one
         checks: list[_AuthCheck] = []
         overridden = {name.lower() for name, _ in endpoint.headers}
         if auth.header is not None and auth.header.lower() not in overridden:
-            checks.append(_AuthCheck(auth.header, None, auth.scheme.credential))
+            checks.append(_AuthCheck(auth.header, None, auth.scheme.credential, auth))
         secrets = self.definition.secret_variables
         for name, template in endpoint.headers:
             if template.names & secrets:
@@ -263,8 +265,7 @@ class Destination:
 
     def _secret_header_names(self) -> frozenset[str]:
         names = {"authorization"}
-        if self.definition.auth.header:
-            names.add(self.definition.auth.header.lower())
+        names.update(auth.header.lower() for auth in self.definition.auths if auth.header)
         for endpoint in self.integration.endpoints:
             names.update(n.lower() for n, t in endpoint.headers if t.names & self.definition.secret_variables)
         return frozenset(names)
@@ -545,7 +546,8 @@ class Destination:
                 return f"no {check.header} header ({check.description} expected)"
             value = _wsgi_text(raw)  # senders (portalspec's transport among them) send UTF-8
             if check.expected is None:
-                if not self.definition.auth.scheme.accepts(value, self.env):
+                assert check.auth is not None
+                if not check.auth.accepts(value, self.env):
                     return f"{check.header} does not carry the expected {check.description}"
             elif match_text(check.expected, value, self.env) is None:
                 return f"{check.header} does not match {check.description}"

@@ -161,6 +161,12 @@ def _find_list(data: dict[str, Any]) -> Iterator[Where]:
         yield ("endpoints", "find_list"), None
 
 
+def _endpoint_auth(data: dict[str, Any]) -> Iterator[Where]:
+    for name, spec in _endpoints(data):
+        if "auth" in spec:
+            yield ("endpoints", name, "auth"), None
+
+
 def _rate_limits(data: dict[str, Any]) -> Iterator[Where]:
     if "rate_limit" in data:
         yield ("rate_limit",), None
@@ -194,6 +200,8 @@ EXTENSIONS: tuple[Extension, ...] = (
     Extension("PS517", "a find_list endpoint (finding a list that exists already)", None, _find_list, at_key=True),
     Extension("PS518", "a rate limit", "none: Amplitude retries after a 429", _rate_limits, at_key=True),
     Extension("PS519", "a body-size limit that splits batches", "a smaller batch_size", _body_limits),
+    Extension("PS520", "an endpoint's own auth (a second credential)",
+              "none: the portal has one auth method for every call", _endpoint_auth, at_key=True),
 )
 
 

@@ -30,7 +30,6 @@ import uuid
 from urllib.parse import quote
 from typing import Any, Iterable, Iterator, Mapping, Protocol
 
-from .auth import credential_name
 from .batching import Batch, UserInput, batches
 from .compiler import CompiledDefinition, CompiledEndpoint
 from .diagnostics import InputError
@@ -170,7 +169,7 @@ class BoundIntegration:
             path = find.list_path.render(self.env)
             found = find_values(path, response.document("it"))
         except (SubstitutionError, JSONPathError, InputError) as exc:
-            raise InputError(f"cannot read find_list's answer ('{find.spec.list_id.path}'): {exc}") from None  # type: ignore[union-attr]
+            raise InputError(f"cannot read find_list's answer ('{find.list_path.where}'): {exc}") from None
         if len(found) > 1:
             raise InputError(f"find_list finds {len(found)} lists for this cohort at '{path}'; portalspec does not "
                              "guess which one to use: remove the extra lists, or set list_id in the values file")
@@ -294,21 +293,24 @@ class BoundIntegration:
         return list_id_from_response(self.integration, created, body=body, headers=headers)
 
     # --- building --------------------------------------------------------------------
-    def _auth_headers(self, env: Mapping[str, Any]) -> tuple[list[tuple[str, str]], tuple[tuple[str, str], ...]]:
-        """The auth method's header, and the masked entry of its derived credential, if any."""
-        auth = self.integration.definition.auth
+    def _auth_headers(self, endpoint: CompiledEndpoint, env: Mapping[str, Any]
+                      ) -> tuple[list[tuple[str, str]], tuple[tuple[str, str], ...]]:
+        """The header of the endpoint's auth (its own, else the definition's), and the masked
+        entry of its derived credential, if any."""
+        auth = self.integration.definition.auth_of(endpoint.spec)
         name = auth.header
         if name is None:
             return [], ()
         value = auth.value(env)
         if any(variable == name_ for _, variable in self.masked for name_ in auth.variables):
             # Built from sentinels, a derived form (base64) no longer shows them: it is
-            # masked whole, as one credential.
-            sentinel = _CREDENTIAL_SENTINEL.format(nonce=self._nonce, method=auth.method)
-            for form in auth.scheme.derived(env):
+            # masked whole, as one credential (one per set of fields it is read from).
+            tag = auth.method + (hashlib.sha256(auth.credential_name.encode()).hexdigest()[:8] if auth.fields else "")
+            sentinel = _CREDENTIAL_SENTINEL.format(nonce=self._nonce, method=tag)
+            for form in auth.derived(env):
                 value = value.replace(form, sentinel)
             if sentinel in value:
-                return [(name, value)], ((sentinel, credential_name(auth.method)),)
+                return [(name, value)], ((sentinel, auth.credential_name),)
         return [(name, value)], ()
 
     def _request(self, endpoint: CompiledEndpoint, extra: dict[str, Any], batch: Batch | None = None) -> Request:
@@ -320,7 +322,7 @@ class BoundIntegration:
             env["amp_message_id"] = _message_id(self.name, env, endpoint.name, batch)
         try:
             url = endpoint.url.render(env)
-            auth, credential = self._auth_headers(env)
+            auth, credential = self._auth_headers(endpoint, env)
             # One pass (a header list is linear to build): Content-Type is always
             # application/json, as Amplitude sends it; a definition header replaces the auth
             # header of its name; the compiler already merged shared and endpoint headers.

@@ -146,6 +146,15 @@ def declarations(data: Any) -> list[Declaration]:
     return out
 
 
+def auth_uses(data: Any) -> Iterator[tuple[str, str, Path]]:
+    """(custom field, endpoint, where) for each credential an endpoint's own auth reads from a field."""
+    endpoints = _dict(_dict(data).get("endpoints"))
+    for endpoint in ENDPOINTS:
+        for variable, field in _dict(_dict(_dict(endpoints.get(endpoint)).get("auth")).get("fields")).items():
+            if isinstance(field, str):
+                yield field, endpoint, ("endpoints", endpoint, "auth", "fields", variable)
+
+
 @dataclass(frozen=True)
 class Usage:
     name: str
@@ -183,6 +192,8 @@ def variable_table(data: Any) -> list[VariableRow]:
     for decl in declarations(data):
         if decl.origin is Origin.AUTH:  # sent by the auth method itself
             used.setdefault(decl.name, ["auth"])
+    for field, endpoint, _ in auth_uses(data):  # an endpoint's own auth sends it
+        used.setdefault(field, []).append(f"{endpoint} auth")
     for usage in usages(data):
         places = used.setdefault(usage.name, [])
         if usage.site.describe() not in places:

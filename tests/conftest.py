@@ -70,6 +70,15 @@ FINDS = MINIMAL.replace("""endpoints:
     exists_on: [409]
 """)
 
+# MINIMAL whose create_list sends its own credential (basic, from two secret custom fields),
+# while the other endpoints send the definition's bearer token.
+OWN_AUTH = MINIMAL.replace("""    url: https://api.acme.example/lists
+""", """    url: https://api.acme.example/lists
+    auth: {method: basic, fields: {api_key: site_id, secret_key: app_key}}
+""", 1).replace("""mapping_fields:""", """  - {variable: site_id, display_name: Site ID, type: string, secret: true}
+  - {variable: app_key, display_name: App key, type: string, secret: true}
+mapping_fields:""")
+
 # A minimal valid property-based definition.
 PROPERTY = """\
 portalspec: 1

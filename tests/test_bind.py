@@ -43,7 +43,7 @@ class Capture:
                                              "user-agent"))
         self.sent.append((request.method, str(request.url), headers, request.content))
         create = self.integration.endpoint("create_list")
-        if create is not None and str(request.url) == self.create_url:
+        if create is not None and str(request.url) == self.create_url and request.method == create.method:
             example = create.spec.example_response
             if create.spec.list_id is not None and create.spec.list_id.source == "response_header":
                 return httpx.Response(200, headers=example)
@@ -66,7 +66,7 @@ def same_users_both_ways(integration: portalspec.Integration, values: portalspec
                          response: Any) -> tuple[list[Any], list[Any]]:
     """What render shows and what sync sends, for the same users, list id, --now and --seed."""
     shown = list(integration.render(values, users, response=response, context=context()))
-    capture = Capture(integration, shown[0].url if integration.endpoint("create_list") is not None else "")
+    capture = Capture(integration, next((r.url for r in shown if r.endpoint == "create_list"), ""))
     with State(":memory:") as state:
         report = sync(integration, values, users, state=state, transport=capture.transport(),
                       options=FAST, context=context())

@@ -7,7 +7,7 @@ import pytest
 from portalspec import Severity, validate
 from portalspec.checks import CHECKS, run_checks
 
-from .conftest import FINDS, MINIMAL, PROPERTY, at, codes, edit, only, pos
+from .conftest import FINDS, MINIMAL, OWN_AUTH, PROPERTY, at, codes, edit, only, pos
 
 ADD_PAYLOAD = '      {"userIds": $items}\n    item_template: \'"$user_id"\'\n  remove_users'
 CREATE_PAYLOAD = '{"name": "[Amplitude] $amp_cohort_name"}'
@@ -582,3 +582,45 @@ def test_find_list_is_for_list_based_definitions_only():
     text = PROPERTY.replace("endpoints:\n", "endpoints:\n  find_list:\n    url: https://x.example/l\n"
                                              "    list_id: {path: id}\n")
     assert "PS302" in codes(validate(text))
+
+
+# --- an endpoint's own auth (PS318, PS314) ----------------------------------------------
+
+OWN = "auth: {method: basic, fields: {api_key: site_id, secret_key: app_key}}"
+
+
+def test_an_endpoints_own_auth_is_clean_and_its_fields_count_as_used():
+    assert validate(OWN_AUTH) == []  # (no PS202 for site_id and app_key: the auth reads them)
+
+
+@pytest.mark.parametrize("auth, words, anchor", [
+    ("auth: {method: basic, fields: {api_key: site_id, token: app_key}}", "'token' is not a variable of the basic",
+     "token"),
+    ("auth: {method: basic, fields: {api_key: site_idd}}", "no custom field declares 'site_idd'", "site_idd"),
+    ("auth: {method: bearer, fields: {bearer_token: region}}", "custom field 'region' holds a credential", "region}"),
+    ("auth: {method: bearer}", "the bearer method needs $bearer_token", "bearer}"),
+    ("auth: {method: basic, fields: {secret_key: app_key}}", "the basic method needs $api_key", "basic, fields"),
+])
+def test_an_endpoints_own_auth_reads_secret_custom_fields_of_its_method(auth, words, anchor):
+    text = edit(OWN_AUTH, OWN, auth)
+    d = only(validate(text), "PS318")
+    assert words in d.message and pos(d) == at(text, anchor)
+
+
+def test_a_typo_in_a_field_name_gets_a_hint():
+    d = only(validate(edit(OWN_AUTH, OWN, "auth: {method: basic, fields: {api_key: site_idd}}")), "PS318")
+    assert d.hint and "site_id" in d.hint
+
+
+def test_an_endpoint_header_is_compared_with_that_endpoints_own_auth():
+    header_auth = edit(OWN_AUTH, OWN, "auth: {method: header, header_name: X-Key, fields: {api_key: site_id}}")
+    header_auth = edit(header_auth, "  - {variable: app_key, display_name: App key, type: string, secret: true}\n", "")
+    assert validate(header_auth) == []
+    own = edit(header_auth, "    auth: {method: header", "    headers: {X-Key: x}\n    auth: {method: header")
+    d = only(validate(own), "PS314")
+    assert "already sends X-Key" in d.message and pos(d) == at(own, "X-Key: x")
+    elsewhere = edit(header_auth, "    url: https://api.acme.example/lists/$list_id/add\n",
+                     "    url: https://api.acme.example/lists/$list_id/add\n    headers: {X-Key: x}\n")
+    assert validate(elsewhere) == []  # add_users sends the bearer token, not X-Key
+    everywhere = edit(header_auth, "  X-Region: $region\n", "  X-Region: $region\n  X-Key: x\n")
+    assert "PS314" in codes(validate(everywhere))  # a header of every call replaces create_list's auth too

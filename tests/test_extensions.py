@@ -10,7 +10,7 @@ from portalspec import Severity, validate
 from portalspec.cli import main
 from portalspec.extensions import EXTENSIONS
 
-from .conftest import EXAMPLES, FINDS, MINIMAL, PROPERTY, at, edit, pos
+from .conftest import EXAMPLES, FINDS, MINIMAL, OWN_AUTH, PROPERTY, at, edit, pos
 
 # One definition per construct: (code, definition text, the text the diagnostic points at).
 CONSTRUCTS = {
@@ -57,6 +57,7 @@ CONSTRUCTS = {
     "PS517": (edit(FINDS, "    exists_on: [409]\n", ""), "find_list:"),
     "PS518": (edit(MINIMAL, "mapping_fields:", "rate_limit: {requests: 5, per_seconds: 1}\nmapping_fields:"),
               "rate_limit:"),
+    "PS520": (OWN_AUTH, "auth: {method: basic"),
     "PS519": (edit(MINIMAL, """    item_template: '"$user_id"'\n  remove_users""",
                    """    item_template: '"$user_id"'\n    max_body_bytes: 100000\n  remove_users"""), "100000"),
 }

@@ -4,6 +4,7 @@ and synced, with hostile values that never change a request's structure."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -19,8 +20,9 @@ from portalspec.endpoint_test import run_endpoint_test
 from portalspec.sync import State, SyncOptions, sync
 from portalspec.testing import running_destination
 from portalspec.transport import Transport
+from portalspec.values import values_from_data
 
-from .conftest import FINDS, MINIMAL, edit
+from .conftest import FINDS, MINIMAL, OWN_AUTH, REPO, edit
 
 COHORT = Cohort("77", "Beta")
 
@@ -495,3 +497,62 @@ def test_hostile_cohort_names_each_find_their_own_list(names):
                 report = sync(integration, values, [f"u{i}", f"v{i}"], state=state, transport=transport)
             assert report.ok and report.list_id == first[name] and not report.created_list, report.errors
     assert len(destination.state()["lists"]) == len(names) == len(set(first.values()))
+
+
+# --- an endpoint's own auth: a second credential ------------------------------------------
+
+OWN_VALUES = {"fields": {"bearer_token": "tok-top", "site_id": "site-9", "app_key": "k/ey\"1"},
+              "mappings": {"user_id": "user_id"}, "cohort": {"id": "31", "name": "Beta"}}
+
+
+def test_an_endpoints_own_basic_auth_reads_its_fields_never_the_top_level_variables():
+    integration = portalspec.compile(portalspec.load(OWN_AUTH))
+    values = values_from_data(OWN_VALUES)
+    revealed = list(integration.render(values, [User("add", {"user_id": "a"})], list_id=5))
+    assert revealed[0].header("Authorization") == "Basic " + base64.b64encode(b'site-9:k/ey"1').decode()
+    assert revealed[1].header("Authorization") == "Bearer tok-top"
+    basic_only = edit(OWN_AUTH, "fields: {api_key: site_id, secret_key: app_key}", "fields: {api_key: site_id}")
+    basic_only = basic_only.replace("  - {variable: app_key, display_name: App key, type: string, secret: true}\n", "")
+    top_basic = basic_only.replace("auth:\n  method: bearer", "auth:\n  method: basic")
+    values = values_from_data({**OWN_VALUES, "fields": {"api_key": "top", "secret_key": "TOPSECRET",
+                                                                   "site_id": "site-9"}})
+    create = next(portalspec.compile(portalspec.load(top_basic)).render(values, [], endpoint="create_list"))
+    assert create.header("Authorization") == "Basic " + base64.b64encode(b"site-9:").decode()  # not TOPSECRET
+
+
+def test_an_endpoints_own_credential_is_masked_in_every_format():
+    from portalspec.formats import FORMATS, FormatOptions
+
+    integration = portalspec.compile(portalspec.load(OWN_AUTH))
+    values = values_from_data(OWN_VALUES)
+    requests = list(integration.render(values, [User("add", {"user_id": "a"})], list_id=5, mask_secrets=True))
+    derived = base64.b64encode(b'site-9:k/ey"1').decode()
+    for name, writer in FORMATS.items():
+        text = "".join(writer(requests, FormatOptions(env_prefix="ACME")))
+        assert not any(secret in text for secret in ("site-9", "k/ey", derived, "tok-top")), name
+    curl = "".join(FORMATS["curl"](requests, FormatOptions(env_prefix="ACME")))
+    assert '-u "${ACME_SITE_ID}:${ACME_APP_KEY}"' in curl and "export ACME_SITE_ID=" in curl
+    masker = integration.bind(values).masker
+    assert masker(f"Basic {derived} and tok-top") == "Basic ******** and ********"
+
+
+def test_serve_checks_each_endpoints_own_credential():
+    from werkzeug.test import Client
+
+    from portalspec.destination import Destination
+
+    integration = portalspec.compile(portalspec.load(OWN_AUTH))
+    values = values_from_data(OWN_VALUES)
+    client = Client(Destination(integration, values))
+    basic = {"Authorization": "Basic " + base64.b64encode(b'site-9:k/ey"1').decode()}
+    bearer = {"Authorization": "Bearer tok-top"}
+    body = json.dumps({"name": "[Amplitude] Beta"})
+    assert client.post("/lists", data=body, headers=bearer, content_type="application/json").status_code == 401
+    created = client.post("/lists", data=body, headers=basic, content_type="application/json")
+    assert created.status_code == 200
+    add = json.dumps({"userIds": ["a"]})
+    path = f"/lists/{created.json['listId']}/add"
+    assert client.post(path, data=add, headers=basic, content_type="application/json").status_code == 401
+    assert client.post(path, data=add, headers=bearer, content_type="application/json").status_code == 200
+
+
