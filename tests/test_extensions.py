@@ -108,6 +108,7 @@ EXAMPLE_EXTENSIONS = {
     "onesignal-tags": {"PS502", "PS512", "PS518"},
     "iterable-lists": {"PS508", "PS510", "PS511"},
     "sendgrid-lists": {"PS513", "PS514", "PS519"},
+    "customerio-segments": {"PS511", "PS517", "PS518", "PS520"},
     "flagsmith": set(),
     "infobip": set(),
     "nested-audiences": set(),

@@ -556,3 +556,24 @@ def test_serve_checks_each_endpoints_own_credential():
     assert client.post(path, data=add, headers=bearer, content_type="application/json").status_code == 200
 
 
+CUSTOMERIO = REPO / "integrations" / "customerio-segments"
+
+
+def test_customerio_syncs_with_two_credentials_and_finds_its_segment_again(tmp_path: Path):
+    """The Track API's basic credential on add/remove, the App API's bearer key on find/create;
+    a sync whose state was lost finds the segment by its name instead of making another."""
+    definition, values_file = CUSTOMERIO / "integration.yaml", CUSTOMERIO / "values.yaml"
+    integration = portalspec.compile(portalspec.load(definition))
+    values = portalspec.load_values(values_file)
+    with running_destination(definition, values_file) as dest, Transport(base_url=dest.url) as transport:
+        with State(":memory:") as first:
+            created = sync(integration, values, ["c1", "c2"], state=first, transport=transport)
+        with State(":memory:") as lost:
+            again = sync(integration, values, ["c1", "c3"], state=lost, transport=transport)
+        received = [(r["endpoint"], r["status"], r["headers"]["Authorization"]) for r in dest.requests()]
+        lists = dest.state()["lists"]
+    assert created.ok and created.created_list and again.ok and not again.created_list, again.errors
+    assert again.list_id == created.list_id and len(lists) == 1
+    assert {m["key"] for m in lists[0]["members"]} == {"c1", "c2", "c3"}  # (the lost state could not remove c2)
+    assert [e for e, _, _ in received] == ["find_list", "create_list", "add_users", "find_list", "add_users"]
+    assert all(status == 200 and auth == "********" for _, status, auth in received)
