@@ -7,10 +7,15 @@ Each entry declares everything the pipeline needs to know about its method:
 - the *derived* forms of its secrets it sends besides the secrets as typed (basic auth's
   base64 credential), so the one redactor hides those too and rendering can mask them;
 - its curl form, where curl has a better spelling than ``-H`` (``-u`` for basic auth);
-- how ``portalspec serve`` checks a request's header against the expected credentials.
+- how ``portalspec serve`` checks a request's header against the expected credentials;
+- its *runtime* variables: values only the transport learns, when it sends (OAuth2's access
+  token). Rendering is pure, so it shows each as a placeholder (``$<NAME>_ACCESS_TOKEN`` in
+  curl and HAR); the transport puts the real value in as it sends (see :mod:`portalspec.oauth2`).
 
-Adding a method like the four below means a class here, an entry in :data:`AUTH_METHODS`,
-the schema's ``auth.method`` enum and the docs; nothing else.
+Adding a method like the four first below means a class here, an entry in
+:data:`AUTH_METHODS`, the schema's ``auth.method`` enum and the docs; nothing else. OAuth2
+(beyond the portal's form, PS515) also has a token endpoint, which lives in
+:mod:`portalspec.oauth2` (the token source for senders, the token issuer for serve).
 """
 
 from __future__ import annotations
@@ -27,11 +32,23 @@ from .template import SubstitutionError, as_text, encode_header
 AUTHORIZATION = "Authorization"
 
 
+# OAuth2's runtime variable: the transport fills it in as it sends. A runtime name starts with
+# "@", so that no declared variable (a custom field named access_token, as Meta's) is taken for
+# it; curl and HAR still name it <NAME>_ACCESS_TOKEN (variables.env_name drops the "@").
+ACCESS_TOKEN = "@access_token"
+
+
 @dataclass(frozen=True)
 class AuthVariable:
     name: str
     display_name: str
     required: bool = True
+    # Declared only under these settings of the definition's auth: (("grant", "refresh_token"),).
+    when: tuple[tuple[str, str], ...] = ()
+    # A credential the provider may replace as it is used (a rotating refresh token). It may
+    # come from the environment (``<NAME>_<VARIABLE>``), where a secret store can keep it
+    # current, and it does not tell one destination from another in sync state.
+    rotates: bool = False
 
 
 def same_secret(given: str, expected: str) -> bool:
@@ -52,6 +69,11 @@ class AuthMethod:
     name: ClassVar[str]
     variables: ClassVar[tuple[AuthVariable, ...]] = ()
     credential: ClassVar[str] = ""  # how messages name what the header carries
+    runtime: ClassVar[tuple[str, ...]] = ()  # variables only the transport knows, as it sends
+
+    def declared(self, settings: Mapping[str, Any]) -> tuple[AuthVariable, ...]:
+        """The variables this method declares under the definition's auth ``settings``."""
+        return tuple(v for v in self.variables if all(settings.get(key) == value for key, value in v.when))
 
     def header(self, header_name: str | None) -> str | None:
         """The header this method sends, or None when it sends none."""
@@ -143,7 +165,30 @@ class BearerAuth(AuthMethod):
         return scheme.lower() == "bearer" and same_secret(token.strip(), as_text(env["bearer_token"]))
 
 
-AUTH_METHODS: Mapping[str, AuthMethod] = {m.name: m for m in (NoAuth(), BasicAuth(), HeaderAuth(), BearerAuth())}
+class OAuth2Auth(AuthMethod):
+    """OAuth2 (RFC 6749) with the client credentials or the refresh token grant: the access
+    token comes from the definition's ``token_url`` at run time (:mod:`portalspec.oauth2`)."""
+
+    name = "oauth2"
+    variables = (AuthVariable("client_id", "Client ID"), AuthVariable("client_secret", "Client Secret"),
+                 AuthVariable("refresh_token", "Refresh Token", when=(("grant", "refresh_token"),), rotates=True))
+    credential = "OAuth2 access token"
+    runtime = (ACCESS_TOKEN,)
+
+    def header(self, header_name: str | None) -> str | None:
+        return AUTHORIZATION
+
+    def value(self, env: Mapping[str, Any], header_name: str | None) -> str:
+        return "Bearer " + _header_text(env[ACCESS_TOKEN], ACCESS_TOKEN, AUTHORIZATION)
+
+    def accepts(self, given: str, env: Mapping[str, Any]) -> bool:
+        """``env`` holds one access token serve issued (it tries each one it holds)."""
+        scheme, _, token = given.partition(" ")
+        return scheme.lower() == "bearer" and same_secret(token.strip(), as_text(env[ACCESS_TOKEN]))
+
+
+AUTH_METHODS: Mapping[str, AuthMethod] = {m.name: m for m in (NoAuth(), BasicAuth(), HeaderAuth(), BearerAuth(),
+                                                              OAuth2Auth())}
 
 
 def credential_name(method: str) -> str:
@@ -156,20 +201,42 @@ def method_of_credential(name: str) -> AuthMethod | None:
     return next((m for m in AUTH_METHODS.values() if credential_name(m.name) == name), None)
 
 
+def is_runtime(variable: str) -> bool:
+    """``variable`` is a method's runtime variable: no preview can know its value."""
+    return any(variable in m.runtime for m in AUTH_METHODS.values())
+
+
 @dataclass(frozen=True)
 class Auth:
     """A definition's ``auth``: a method from the table, and its settings."""
 
     method: str  # a key of AUTH_METHODS
     header_name: str | None = None
+    # oauth2 (PS515): the grant, the token endpoint, the scopes asked for, and how the client
+    # authenticates to the token endpoint ("body": form fields; "basic": HTTP Basic). The
+    # model passes the schema's default for client_auth; "body" here is for Auth built by hand.
+    grant: str | None = None
+    token_url: str | None = None
+    scopes: tuple[str, ...] = ()
+    client_auth: str = "body"
 
     @property
     def scheme(self) -> AuthMethod:
         return AUTH_METHODS[self.method]
 
     @property
+    def settings(self) -> dict[str, Any]:
+        """The settings as the definition spells them (what :meth:`AuthMethod.declared` reads)."""
+        return {"method": self.method, "header_name": self.header_name, "grant": self.grant,
+                "token_url": self.token_url, "scopes": list(self.scopes), "client_auth": self.client_auth}
+
+    @property
+    def declared(self) -> tuple[AuthVariable, ...]:
+        return self.scheme.declared(self.settings)
+
+    @property
     def variables(self) -> tuple[str, ...]:
-        return tuple(v.name for v in self.scheme.variables)
+        return tuple(v.name for v in self.declared)
 
     @property
     def header(self) -> str | None:

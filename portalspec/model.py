@@ -15,7 +15,7 @@ from typing import Any
 from .auth import Auth
 from .kinds import ENDPOINTS, KINDS, EndpointKind
 from .loader import SourceMap
-from .schema import default
+from .schema import default, schema
 
 # Defaults are written once, in the JSON Schema; the dataclasses' own defaults (for values
 # built directly, not from a file) are read from it too.
@@ -25,6 +25,7 @@ _DEFAULT_MAPPING_TYPE: str = default("mapping_field", "type")
 _DEFAULT_REQUIRED: bool = default("mapping_field", "required")
 _DEFAULT_SEPARATOR: str = default("batch_endpoint", "items_separator")
 _DEFAULT_MAX_URL: int = default("batch_endpoint", "max_url_bytes")
+_AUTH_SETTINGS: dict[str, Any] = schema()["properties"]["auth"]["properties"]  # (auth is not under $defs)
 
 Scalar = Any  # a field's value: text, or a number or boolean for typed fields
 
@@ -196,7 +197,9 @@ def definition_from_data(data: dict, source: SourceMap | None = None) -> Definit
         name=data["name"],
         display_name=data["display_name"],
         type=data["type"],
-        auth=Auth(auth["method"], auth.get("header_name")),
+        auth=Auth(auth["method"], auth.get("header_name"), auth.get("grant"), auth.get("token_url"),
+                  tuple(auth.get("scopes", _AUTH_SETTINGS["scopes"]["default"])),
+                  auth.get("client_auth", _AUTH_SETTINGS["client_auth"]["default"])),
         endpoints=tuple(_endpoint(n, data["endpoints"][n]) for n in ENDPOINTS if n in data["endpoints"]),
         headers=_headers(data, None),
         custom_fields=tuple(
