@@ -18,6 +18,7 @@ package and fails when a class is missing here)::
      │    ├── AmplitudeError        diagnostics      Amplitude's Behavioral Cohorts API refused or failed a call
      │    ├── PayloadMismatch       diagnostics      a body sent to `portalspec serve` does not fit the payload template
      │    └── TransportError        transport        a request could not be delivered; .retryable says if a retry may help
+     │         └── TokenError       oauth2           the OAuth2 token endpoint gave no usable access token (or its token was refused)
      ├── _TooManyAliases            loader           internal: a YAML alias bomb; becomes a diagnostic
      ├── _Retryable                 amplitude        internal: one failed Amplitude call worth retrying
      └── ValueError

@@ -6,17 +6,21 @@ Like the Testing tab it shows rather than recovers: nothing is retried, a failed
 not stop the next one, and when create_list yields no list id the batches are not sent (they
 would need it). Responses are classified with each endpoint's ``errors:`` table, so a
 matching row's friendly message is what the report says. Secrets never reach the report.
+
+With ``auth: oauth2`` the access token is fetched first, shown as its own step (``token``),
+and refreshed once if a request is refused with 401; a provider that rotates refresh tokens
+is reported as a warning. No token ever reaches the report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .diagnostics import InputError, excerpt
 from .integration import Integration
 from .macros import MacroContext
-from .masking import Masker
+from .oauth2 import TOKEN_ENDPOINT, TokenError, TokenSource, token_source
 from .render import BoundIntegration
 from .request import Request
 from .transport import Response, Transport, TransportError, classify, rebase
@@ -59,7 +63,7 @@ class StepResult:
     def to_text(self) -> list[str]:
         mark = "ok  " if self.ok else ("--  " if not self.sent else "FAIL")
         what = f"{self.method} {self.url}" if self.sent else "not sent"
-        batch = self.endpoint != "create_list" and self.sent
+        batch = self.endpoint not in ("create_list", TOKEN_ENDPOINT) and self.sent
         users = f"  ({self.users} user{'s' * (self.users != 1)})" if batch else ""
         lines = [f"[{mark}] {self.endpoint:<13} {what}{users}"]
         if not self.sent:
@@ -88,6 +92,7 @@ class EndpointTestReport:
     base_url: str | None
     steps: tuple[StepResult, ...]
     list_id: str | int | None = None
+    warnings: tuple[str, ...] = ()  # worth knowing, but no failure (a rotated refresh token)
 
     @property
     def passed(self) -> bool:
@@ -106,27 +111,32 @@ class EndpointTestReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"integration": self.integration, "base_url": self.base_url, "passed": self.passed,
-                "list_id": self.list_id, "summary": self.summary(), "steps": [s.to_dict() for s in self.steps]}
+                "list_id": self.list_id, "summary": self.summary(), "steps": [s.to_dict() for s in self.steps],
+                "warnings": list(self.warnings)}
 
     def to_text(self) -> str:
         where = f" against {self.base_url}" if self.base_url else ""
         lines = [f"{self.integration}: endpoint test{where}"]
         for step in self.steps:
             lines.extend(step.to_text())
+        lines.extend(f"warning: {warning}" for warning in self.warnings)
         lines.append(self.summary())
         return "\n".join(lines)
 
 
-def _send(request: Request, transport: Transport, masker: Masker, integration: Integration
-          ) -> tuple[StepResult, Response | None]:
+Redact = Callable[[str], str]
+
+
+def _send(request: Request, transport: Transport, masker: Redact, integration: Integration,
+          tokens: TokenSource | None) -> tuple[StepResult, Response | None]:
     endpoint = integration.endpoint(request.endpoint)
     errors = endpoint.spec.errors if endpoint is not None else ()
     url = masker(rebase(request.url, transport.base_url))
     base = StepResult(request.endpoint, request.method, url, request.items, sent=True, ok=False)
     try:
-        response = transport.send(request)
+        response = transport.send(request, tokens)
     except TransportError as exc:
-        return replace(base, reason="connection failed", message=masker(str(exc))), None
+        return replace(base, reason=exc.reason, message=masker(str(exc))), None
     verdict = classify(response, errors)
     return replace(base, ok=verdict.ok, status=response.status, elapsed=response.elapsed, reason=verdict.reason,
                    message=verdict.message, excerpt=response.excerpt(EXCERPT, redact=masker),
@@ -134,7 +144,7 @@ def _send(request: Request, transport: Transport, masker: Masker, integration: I
 
 
 def _read_list_id(bound: BoundIntegration, step: StepResult, request: Request, response: Response,
-                  masker: Masker) -> StepResult:
+                  masker: Redact) -> StepResult:
     try:
         found = bound.list_id_from(response, created=request)  # an empty id is refused there
     except InputError as exc:
@@ -153,12 +163,26 @@ def run_endpoint_test(integration: Integration, values: Values, users: Iterable[
     definition = integration.definition
     users = users if isinstance(users, UserSource) else UserSource("", users)
     bound = integration.bind(values, context=context, reveal_secrets=True)
-    masker = bound.masker
+    tokens = token_source(definition.auth, bound.fields, transport, name=definition.name)
+
+    def masker(text: str) -> str:  # the values' secrets, and every token the run has seen
+        return tokens.redact(bound.masker(text)) if tokens is not None else bound.masker(text)
+
     steps: list[StepResult] = []
     list_id: str | int | None = None
+    if tokens is not None:
+        steps.append(_token_step(tokens, masker))
+        if not steps[0].ok:
+            steps += [StepResult(e.name, e.method, "", 0, sent=False, ok=False, reason="not sent",
+                                 message="there is no OAuth2 access token to send it with") for e in integration.endpoints]
+            return EndpointTestReport(definition.name, transport.base_url, tuple(steps))
+
+    def warnings() -> tuple[str, ...]:  # (a refresh during the test may bring one too)
+        return tuple(tokens.warnings) if tokens is not None else ()
+
     if integration.endpoint("create_list") is not None:
         request = next(bound.requests(users, endpoint="create_list"))
-        step, response = _send(request, transport, masker, integration)
+        step, response = _send(request, transport, masker, integration, tokens)
         if bound.list_exists(response):  # create_list.exists_on: the list is there already; use it
             step = replace(step, ok=True, reason=f"{step.reason}: the list exists already (exists_on)")
         if step.ok and response is not None:
@@ -171,10 +195,25 @@ def run_endpoint_test(integration: Integration, values: Values, users: Iterable[
                 if endpoint.kind.list_scoped:
                     steps.append(StepResult(endpoint.name, endpoint.method, "", 0, sent=False, ok=False, reason="not sent",
                                             message=f"{why}, so there is no $list_id to send it with"))
-            return EndpointTestReport(definition.name, transport.base_url, tuple(steps))
+            return EndpointTestReport(definition.name, transport.base_url, tuple(steps), warnings=warnings())
     for request in bound.requests(users, list_id=list_id):
         if request.endpoint == "create_list":
             continue  # sent above; rendering the lifecycle yields it again
-        step, _ = _send(request, transport, masker, integration)
+        step, _ = _send(request, transport, masker, integration, tokens)
         steps.append(step)
-    return EndpointTestReport(definition.name, transport.base_url, tuple(steps), list_id)
+    return EndpointTestReport(definition.name, transport.base_url, tuple(steps), list_id, warnings())
+
+
+def _token_step(tokens: TokenSource, masker: Redact) -> StepResult:
+    """The token endpoint's exchange as a step of the test: the token itself is never shown."""
+    base = StepResult(TOKEN_ENDPOINT, "POST", masker(tokens.url), 0, sent=True, ok=False)
+    try:
+        tokens.token()
+    except TokenError as exc:
+        last = tokens.exchanges[-1] if tokens.exchanges else None
+        return replace(base, reason=exc.reason, message=masker(str(exc)),
+                       status=last.status if last else None, elapsed=last.elapsed if last else None)
+    last = tokens.exchanges[-1]
+    life = f" (expires in {last.expires_in:g} s)" if last.expires_in is not None else ""
+    return replace(base, ok=True, status=last.status, elapsed=last.elapsed, reason="OK",
+                   message=f"access token obtained{life}")
