@@ -50,8 +50,8 @@ def values() -> Values:
     return load_values(VALUES)
 
 
-def users() -> portalspec.UserSource:
-    return portalspec.read_users(USERS, integration().definition, values())
+def users() -> list[User]:
+    return list(portalspec.read_users(USERS, integration().definition, values()))  # (read whole: the file is closed)
 
 
 def render(fmt: str, *extra: str) -> str:
@@ -637,3 +637,19 @@ def test_client_credentials_with_basic_auth_runs_against_serve(tmp_path: Path):
         assert report.passed, report.to_text()
         [token] = [r for r in dest.requests() if r["endpoint"] == "token"]
     assert token["headers"]["Authorization"] == "********" and token["body"] == "grant_type=client_credentials&scope=lists"
+
+
+@settings(max_examples=100, deadline=None)
+@given(token=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40))
+def test_any_visible_ascii_access_token_is_sent_exactly_and_taken_back(token: str):
+    """The token the endpoint issues is the one the API gets, byte for byte, in Bearer form, and
+    the one serve's check takes back; no preview ever held it."""
+    provider = Provider({"access_token": token})
+    request = integration().bind(values()).create_list()
+    shown = request.header("Authorization")
+    with provider.transport() as transport:
+        tokens = TokenSource(integration().definition.auth, values().fields, transport, name="x")
+        assert transport.send(request, tokens).status == 200
+    assert provider.api == [f"Bearer {token}"] and request.header("Authorization") == shown  # (still the placeholder)
+    assert AUTH_METHODS["oauth2"].accepts(provider.api[0], {ACCESS_TOKEN: token})
+    assert not AUTH_METHODS["oauth2"].accepts(provider.api[0] + "x", {ACCESS_TOKEN: token})
