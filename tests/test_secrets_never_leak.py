@@ -105,15 +105,19 @@ class Echo:
         return answer(environ, start_response)
 
 
+def write_case(folder: Path, definition: str, fields: dict[str, str], cohort: list[str]) -> Path:
+    """A definition, its values file (these fields) and a cohort file, in ``folder``."""
+    (folder / "integration.yaml").write_text(definition, encoding="utf-8")
+    values = {"fields": fields, "mappings": {"uid": "user_id"}, "cohort": {"id": "9", "name": "Leak test"}}
+    (folder / "values.yaml").write_text(json.dumps(values), encoding="utf-8")
+    (folder / "cohort.txt").write_text("\n".join(cohort) + "\n", encoding="utf-8")
+    return folder
+
+
 @pytest.fixture
 def files(tmp_path: Path) -> Path:
-    (tmp_path / "integration.yaml").write_text(DEFINITION, encoding="utf-8")
-    values = {"fields": {"api_key": API_KEY, "secret_key": SECRET_KEY, "token": TOKEN},
-              "mappings": {"uid": "user_id"}, "cohort": {"id": "9", "name": "Leak test"}}
-    (tmp_path / "values.yaml").write_text(json.dumps(values), encoding="utf-8")
-    cohort = "\n".join(f"{i:06x}-{i}@example.com" for i in range(30)) + "\n"
-    (tmp_path / "cohort.txt").write_text(cohort, encoding="utf-8")
-    return tmp_path
+    return write_case(tmp_path, DEFINITION, {"api_key": API_KEY, "secret_key": SECRET_KEY, "token": TOKEN},
+                      [f"{i:06x}-{i}@example.com" for i in range(30)])
 
 
 @contextlib.contextmanager
@@ -248,11 +252,8 @@ class OAuthEcho:
 
 @pytest.fixture
 def oauth_files(tmp_path: Path) -> Path:
-    (tmp_path / "integration.yaml").write_text(OAUTH_DEFINITION, encoding="utf-8")
-    values = {"fields": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH},
-              "mappings": {"uid": "user_id"}, "cohort": {"id": "9", "name": "Leak test"}}
-    (tmp_path / "values.yaml").write_text(json.dumps(values), encoding="utf-8")
-    (tmp_path / "cohort.txt").write_text("\n".join(f"u{i}" for i in range(5)) + "\n", encoding="utf-8")
+    write_case(tmp_path, OAUTH_DEFINITION, {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                                            "refresh_token": REFRESH}, [f"u{i}" for i in range(5)])
     (tmp_path / "users.csv").write_text("operation,uid\nadd,u1\nremove,u2\n", encoding="utf-8")
     return tmp_path
 
