@@ -352,7 +352,7 @@ class _Describer:
         return {"default": name.replace("_", "-")}
 
     def _headers(self, endpoint: CompiledEndpoint) -> list[Schema]:
-        auth_header = (self.definition.auth.header or "").lower()
+        auth_header = ((endpoint.spec.auth or self.definition.auth).header or "").lower()
         out = []
         for name, template in endpoint.headers:
             if name.lower() in (_CONTENT_TYPE, _AUTHORIZATION, _ACCEPT, auth_header):
@@ -361,7 +361,7 @@ class _Describer:
         return out
 
     def _security(self, endpoint: CompiledEndpoint) -> tuple[tuple[str, Schema], ...]:
-        auth = self.definition.auth
+        auth = endpoint.spec.auth or self.definition.auth  # an endpoint's own auth (PS520) is its scheme
         scheme = auth.security_scheme
         if scheme is not None:
             return ((auth.method, scheme),)
