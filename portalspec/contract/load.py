@@ -73,7 +73,7 @@ class Operation:
         return f"{self.method.upper()} {self.path}" + (f" ({self.operation_id})" if self.operation_id else "")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one description is one object: compared and hashed by identity
 class Description:
     """A loaded OpenAPI description. ``file`` is the root file as given (diagnostics name it);
     ``version`` is ``"3.0"`` or ``"3.1"``; ``data`` the root document (``$ref``\\ s not
