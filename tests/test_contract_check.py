@@ -26,11 +26,10 @@ SENDGRID_SPEC = DATA / "sendgrid" / "oas_v3.json"
 
 ACME = """\
 portalspec: 1
-name: acme
-display_name: Acme
+name: acme-lists
+display_name: Acme Lists
 type: list
-auth:
-  method: bearer
+auth: {method: bearer}
 headers:
   Acme-Version: "2024-06-01"
 mapping_fields:
@@ -192,10 +191,10 @@ def test_an_example_response_that_does_not_fit_the_response_schema_is_ps620_insi
 
 
 def test_the_wrong_credentials_are_ps615_at_the_auth_method(check):
-    text = edit(ACME, "  method: bearer", "  method: header\n  header_name: X-Api-Key")
+    text = edit(ACME, "auth: {method: bearer}", "auth: {method: header, header_name: X-Api-Key}")
     report = check(text)
     [finding] = {f.diagnostic.code: f for f in report.findings}.values()
-    assert finding.diagnostic.code == "PS615" and pos(finding.diagnostic) == at(text, "header\n")
+    assert finding.diagnostic.code == "PS615" and pos(finding.diagnostic) == at(text, "header,")
     assert "bearer (http bearer)" in finding.diagnostic.message
 
 
@@ -376,3 +375,29 @@ def test_checking_never_reaches_the_network(check, monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     assert check(ACME).valid
+
+
+def test_a_part_of_the_description_openapi_core_cannot_use_is_a_warning_and_never_a_traceback(check, accounts):
+    spec = accounts(**{
+        "paths|/accounts/{account}/lists|parameters|0|schema|example": "4711",
+        # a pattern that is not a regular expression, and a header carried as JSON content
+        "paths|/accounts/{account}/lists|post|requestBody|content|application/json|schema|properties|title|pattern":
+            "(unclosed",
+        "paths|/accounts/{account}/lists|post|parameters": [
+            {"name": "X-Trace", "in": "header", "content": {"application/json": {}}}]})
+    report = check(edit(ACCOUNTS_DEF, "auth: {method: none}", "auth: {method: none}\nheaders: {X-Trace: abc}"), spec)
+    found = {f.diagnostic.code: f.diagnostic for f in report.findings}
+    assert sorted(found) == ["PS606", "PS612"]
+    assert found["PS606"].severity is Severity.WARNING and found["PS606"].file == str(spec)
+    assert "unterminated subpattern" in found["PS606"].message
+    assert "MediaTypeDeserializeError" in found["PS612"].message  # openapi-core's own str() of it fails
+
+
+def test_a_body_the_operation_does_not_declare_is_a_warning(check):
+    text = (EXAMPLES_DIR / "sendgrid-lists" / "integration.yaml").read_text(encoding="utf-8")
+    text = edit(text, "    items_separator: \",\"\n", "    items_separator: \",\"\n    payload: '{\"why\": 1}'\n")
+    report = check(text, SENDGRID_SPEC)
+    [finding] = [f for f in report.findings if f.diagnostic.code == "PS613"]
+    assert finding.diagnostic.severity is Severity.WARNING and report.valid
+    assert "declares no request body" in finding.diagnostic.message
+    assert pos(finding.diagnostic) == at(text, '{"why"')

@@ -334,12 +334,10 @@ class _Checker:
         checks = self.validators(found.description)
         for validator in (checks.security, checks.parameters, checks.body):
             try:
-                errors = list(validator.iter_errors(adapted))
+                for error in list(validator.iter_errors(adapted)):
+                    problems.extend(self._problems(error, endpoint, request, adapted, found, mask))
             except Exception as exc:  # openapi-core tripped over the description itself
                 problems.append(self._unusable(found, endpoint, exc))
-                continue
-            for error in errors:
-                problems.extend(self._problems(error, endpoint, request, adapted, found, mask))
         problems = [replace(p, key=(endpoint.name,) + p.key) for p in problems]
         if request.body is not None and schemas.get(found.operation, "requestBody") is None:
             problems.append(_Problem("PS613", f"{endpoint.name}: the request has a body, but {found} declares no "
@@ -376,7 +374,7 @@ class _Checker:
                                    key=("param", error.location, error.name, schema_error.validator), **common)
             else:
                 yield _Problem("PS612", f"{name}: the {error.location} parameter '{error.name}' does not fit "
-                                        f"{found}: {mask(excerpt(str(cause or error), 200))}", site, instance=raw,
+                                        f"{found}: {mask(excerpt(_said(cause or error), 200))}", site, instance=raw,
                                key=("param", error.location, error.name), **common)
         elif isinstance(error, MissingRequiredRequestBody):
             yield _Problem("PS613", f"{name}: {found} requires a request body; the endpoint sends none",
@@ -403,7 +401,7 @@ class _Checker:
         name = endpoint.name
         cause = error.__cause__
         if not _schema_errors(cause):
-            yield _Problem("PS614", f"{name}: the body does not fit {found}: {mask(excerpt(str(cause or error), 200))}",
+            yield _Problem("PS614", f"{name}: the body does not fit {found}: {mask(excerpt(_said(cause or error), 200))}",
                            self._body_site(endpoint, None), key=("body",), **common)
             return
         body_schema = found.body_schema(adapted.content_type)
@@ -477,7 +475,7 @@ class _Checker:
 
     def _unusable(self, found: Match, endpoint: CompiledEndpoint, exc: Exception) -> _Problem:
         return _Problem("PS606", f"openapi-core could not check {endpoint.name} against {found} "
-                                 f"({type(exc).__name__}: {excerpt(str(exc), 160)}); that part is not checked",
+                                 f"({type(exc).__name__}: {excerpt(_said(exc), 160)}); that part is not checked",
                         None, Severity.WARNING, description=found.description,
                         description_path=tuple(found.operation.parts), key=("unusable", type(exc).__name__))
 
@@ -571,7 +569,7 @@ class _Checker:
             for schema_error in _schema_errors(cause) or [None]:
                 if schema_error is None:
                     yield _Problem("PS620", f"{endpoint.name}: example_response does not fit the {status} response of "
-                                            f"{found}: {excerpt(str(cause or error), 200)}",
+                                            f"{found}: {excerpt(_said(cause or error), 200)}",
                                    _Site(("endpoints", endpoint.name, "example_response")), **common)
                     continue
                 where = tuple(schema_error.absolute_path)
@@ -679,6 +677,15 @@ def _items_path(endpoint: CompiledEndpoint) -> tuple[PathElement, ...] | None:
         elif isinstance(node, Arr):
             stack.extend((where + (i,), child) for i, child in enumerate(node.elements))
     return None
+
+
+def _said(exc: BaseException) -> str:
+    """What an exception says; openapi-core's own ``__str__`` can itself fail (a media type
+    error decoding text it was given as ``str``), and a message must never be a traceback."""
+    try:
+        return str(exc)
+    except Exception:
+        return type(exc).__name__
 
 
 def _schema_errors(cause: BaseException | None) -> list[Any]:
