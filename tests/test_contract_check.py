@@ -401,3 +401,11 @@ def test_a_body_the_operation_does_not_declare_is_a_warning(check):
     assert finding.diagnostic.severity is Severity.WARNING and report.valid
     assert "declares no request body" in finding.diagnostic.message
     assert pos(finding.diagnostic) == at(text, '{"why"')
+
+
+def test_each_endpoint_that_matches_no_operation_is_reported_and_counted(check):
+    text = ACME.replace("https://api.acme.example", "https://api.acme.test")
+    report = check(text)
+    assert [f.diagnostic.code for f in report.findings] == ["PS610"] * 3
+    assert [pos(f.diagnostic) for f in report.findings] == [at(text, "https://api.acme.test", n) for n in range(3)]
+    assert all(e.operation is None and e.requests > 0 for e in report.endpoints)

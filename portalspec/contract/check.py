@@ -325,11 +325,11 @@ class _Checker:
         assert endpoint is not None
         adapted = OpenAPIRequest(request)
         found = match(adapted, self.descriptions)
+        self.counts[endpoint.name] += 1
         if isinstance(found, Miss):
             return [self._miss(endpoint, request, found)]
         self.matches.setdefault(endpoint.name, found)
         self.requests.setdefault(endpoint.name, request)
-        self.counts[endpoint.name] += 1
         problems: list[_Problem] = []
         checks = self.validators(found.description)
         for validator in (checks.security, checks.parameters, checks.body):
@@ -471,7 +471,7 @@ class _Checker:
         close = difflib.get_close_matches(adapted.path, [op.path for d in self.descriptions for op in d.operations()],
                                           n=1, cutoff=0.6)
         return _Problem("PS610", message, site, hint=f"the closest path is {close[0]}" if close else None,
-                        key=("miss", miss.kind))
+                        key=(endpoint.name, "miss", miss.kind))
 
     def _unusable(self, found: Match, endpoint: CompiledEndpoint, exc: Exception) -> _Problem:
         return _Problem("PS606", f"openapi-core could not check {endpoint.name} against {found} "
