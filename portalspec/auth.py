@@ -7,10 +7,15 @@ Each entry declares everything the pipeline needs to know about its method:
 - the *derived* forms of its secrets it sends besides the secrets as typed (basic auth's
   base64 credential), so the one redactor hides those too and rendering can mask them;
 - its curl form, where curl has a better spelling than ``-H`` (``-u`` for basic auth);
-- how ``portalspec serve`` checks a request's header against the expected credentials.
+- how ``portalspec serve`` checks a request's header against the expected credentials;
+- its OpenAPI security scheme, which ``portalspec openapi`` writes and from which
+  ``portalspec init --from-openapi`` finds the method back (:func:`auth_for_scheme`).
 
 Adding a method like the four below means a class here, an entry in :data:`AUTH_METHODS`,
 the schema's ``auth.method`` enum and the docs; nothing else.
+
+An endpoint may have its own auth (a second credential, on another host): the same methods,
+their variables read from secret custom fields instead (:class:`Auth` ``fields``).
 """
 
 from __future__ import annotations
@@ -71,7 +76,12 @@ class AuthMethod:
 
     def curl(self, value: str, masked: str | None, env_names: Callable[[str], str]) -> str | None:
         """A curl option sending the header's ``value``, where curl has one better than ``-H``.
-        ``masked`` is the sentinel that stands for this method's derived credential, if any."""
+        ``masked`` is the sentinel that stands for this method's derived credential, if any;
+        ``env_names`` names the shell variable of each of its variables ("": none)."""
+        return None
+
+    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
+        """Its OpenAPI security scheme object, or None when it sends no credential."""
         return None
 
 
@@ -109,7 +119,10 @@ class BasicAuth(AuthMethod):
         if masked is None or value != f"Basic {masked}":
             return None  # revealed: the header as it is sent
         user, password = (env_names(v.name) for v in self.variables)
-        return f'-u "${{{user}}}:${{{password}}}"'
+        return f'-u "${{{user}}}:${{{password}}}"' if password else f'-u "${{{user}}}:"'
+
+    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
+        return {"type": "http", "scheme": "basic"}
 
 
 class HeaderAuth(AuthMethod):
@@ -125,6 +138,9 @@ class HeaderAuth(AuthMethod):
 
     def accepts(self, given: str, env: Mapping[str, Any]) -> bool:
         return same_secret(given, as_text(env["api_key"]))
+
+    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
+        return {"type": "apiKey", "in": "header", "name": header_name or ""}
 
 
 class BearerAuth(AuthMethod):
@@ -142,26 +158,64 @@ class BearerAuth(AuthMethod):
         scheme, _, token = given.partition(" ")
         return scheme.lower() == "bearer" and same_secret(token.strip(), as_text(env["bearer_token"]))
 
+    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
+        return {"type": "http", "scheme": "bearer"}
+
 
 AUTH_METHODS: Mapping[str, AuthMethod] = {m.name: m for m in (NoAuth(), BasicAuth(), HeaderAuth(), BearerAuth())}
 
 
-def credential_name(method: str) -> str:
-    """The name under which a request's ``masked`` records a method's derived credential."""
-    return f"{method}_credentials"
+Fields = tuple[tuple[str, str], ...]  # (a method's variable, the custom field holding it)
+
+
+def credential_name(method: str, fields: Fields = ()) -> str:
+    """The name under which a request's ``masked`` records a method's derived credential
+    (with an endpoint's own auth, the fields it is read from)."""
+    base = f"{method}_credentials"
+    return base + "".join(f":{variable}={field}" for variable, field in fields)
+
+
+def credential_of(name: str) -> tuple[AuthMethod, Mapping[str, str]] | None:
+    """The method whose derived credential is recorded as ``name``, and the variable each of
+    its variables is read from (an unnamed optional one is absent); None if it is none."""
+    base, *pairs = name.split(":")
+    method = next((m for m in AUTH_METHODS.values() if credential_name(m.name) == base), None)
+    if method is None:
+        return None
+    named = dict(pair.split("=", 1) for pair in pairs)
+    return method, named if pairs else {v.name: v.name for v in method.variables}
 
 
 def method_of_credential(name: str) -> AuthMethod | None:
     """The method whose derived credential is recorded as ``name``, if any."""
-    return next((m for m in AUTH_METHODS.values() if credential_name(m.name) == name), None)
+    found = credential_of(name)
+    return found[0] if found is not None else None
+
+
+def auth_for_scheme(scheme: Mapping[str, Any]) -> "Auth | None":
+    """The method (and header) that sends what an OpenAPI security scheme asks for, or None
+    when no method does (an API key in the query, OAuth2 …). Read back from each method's own
+    :meth:`AuthMethod.security_scheme`, so the two directions cannot disagree."""
+    essential = {key: scheme[key] for key in ("type", "scheme", "in", "name") if scheme.get(key) is not None}
+    if isinstance(essential.get("scheme"), str):  # HTTP auth scheme names are case-insensitive
+        essential["scheme"] = str(essential["scheme"]).lower()
+    name = scheme.get("name")
+    header_name = name if isinstance(name, str) and name else None
+    for method in AUTH_METHODS.values():
+        if method.security_scheme(header_name) == essential:
+            return Auth(method.name, header_name if method.header(header_name) == header_name else None)
+    return None
 
 
 @dataclass(frozen=True)
 class Auth:
-    """A definition's ``auth``: a method from the table, and its settings."""
+    """A definition's ``auth`` (or an endpoint's own): a method from the table, and its settings."""
 
     method: str  # a key of AUTH_METHODS
     header_name: str | None = None
+    # An endpoint's own auth: its credentials come from these custom fields, not from the
+    # method's variables (which belong to the definition's auth).
+    fields: Fields = ()
 
     @property
     def scheme(self) -> AuthMethod:
@@ -169,6 +223,9 @@ class Auth:
 
     @property
     def variables(self) -> tuple[str, ...]:
+        """The variables its credentials are read from."""
+        if self.fields:
+            return tuple(field for _, field in self.fields)
         return tuple(v.name for v in self.scheme.variables)
 
     @property
@@ -176,5 +233,28 @@ class Auth:
         """The header the method sends (None for ``none``)."""
         return self.scheme.header(self.header_name)
 
+    @property
+    def credential_name(self) -> str:
+        return credential_name(self.method, self.fields)
+
+    def credentials(self, env: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``env`` as the method reads it: its variables, from the fields named for them (an
+        unnamed optional one empty: never the definition's auth's value of that name)."""
+        if not self.fields:
+            return env
+        named = dict(self.fields)
+        return {v.name: env.get(named[v.name], "") if v.name in named else "" for v in self.scheme.variables}
+
     def value(self, env: Mapping[str, Any]) -> str:
-        return self.scheme.value(env, self.header_name)
+        return self.scheme.value(self.credentials(env), self.header_name)
+
+    @property
+    def security_scheme(self) -> dict[str, str] | None:
+        return self.scheme.security_scheme(self.header_name)
+
+    def derived(self, env: Mapping[str, Any]) -> tuple[str, ...]:
+        return self.scheme.derived(self.credentials(env))
+
+    def accepts(self, given: str, env: Mapping[str, Any]) -> bool:
+        """serve: ``given`` carries this auth's expected credentials."""
+        return self.scheme.accepts(given, self.credentials(env))

@@ -8,13 +8,14 @@ malformed input: what is not of the expected type is simply not a template.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 from .auth import AUTH_METHODS
 from .diagnostics import Path
-from .kinds import BATCH_ENDPOINTS, ENDPOINTS, LIST_SCOPED, spoken
+from .kinds import BATCH_ENDPOINTS, ENDPOINTS, KINDS, LIST_SCOPED, spoken
 from .rawdata import as_dict as _dict
 from .rawdata import as_list as _list
 from .template import Kind, Lexed, lex
@@ -39,6 +40,13 @@ class Origin(str, Enum):
     MAPPING_FIELD = "mapping field"
 
 
+def _schema(**keywords: Any) -> Mapping[str, Any]:
+    return MappingProxyType(keywords)
+
+
+_TEXT = _schema(type="string")
+
+
 @dataclass(frozen=True)
 class VariableInfo:
     name: str
@@ -46,12 +54,16 @@ class VariableInfo:
     scope: Scope
     description: str
     secret: bool = False
+    # The JSON Schema of its value where it stands as a JSON value (the OpenAPI export's
+    # request schemas). $list_id, $items and $item take theirs from the definition instead.
+    value_schema: Mapping[str, Any] = field(default_factory=lambda: _TEXT, hash=False, compare=False)
 
 
 PREDEFINED: Mapping[str, VariableInfo] = {v.name: v for v in (
     VariableInfo("amp_cohort_name", Origin.PREDEFINED, Scope.ANYWHERE, "the cohort's name"),
     VariableInfo("amp_cohort_id", Origin.PREDEFINED, Scope.ANYWHERE, "the cohort's id"),
-    VariableInfo("amp_cohort_url", Origin.PREDEFINED, Scope.ANYWHERE, "the cohort's page in Amplitude"),
+    VariableInfo("amp_cohort_url", Origin.PREDEFINED, Scope.ANYWHERE, "the cohort's page in Amplitude",
+                 value_schema=_schema(type="string", format="uri")),
     VariableInfo("amplitude_cohort_name", Origin.MACRO, Scope.ANYWHERE,
                  "the cohort name slugified: NFKD, runs outside A-Za-z0-9_ become '-', at most 100 characters"),
     VariableInfo("list_id", Origin.PREDEFINED, Scope.LIST_ENDPOINTS,
@@ -61,14 +73,19 @@ PREDEFINED: Mapping[str, VariableInfo] = {v.name: v for v in (
     VariableInfo("item", Origin.PREDEFINED, Scope.ITEM_PAYLOAD,
                  "the one rendered item of a per-user endpoint (batch_size: 1), instead of an array of one"),
     VariableInfo("amp_in_cohort", Origin.PREDEFINED, Scope.ITEM_TEMPLATE,
-                 "true for a user entering the cohort, false for one leaving"),
-    VariableInfo("amp_operation", Origin.PREDEFINED, Scope.ITEM_TEMPLATE, "'add' or 'remove'"),
-    VariableInfo("now_iso", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, ISO 8601 in UTC"),
-    VariableInfo("now_epoch", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, seconds since 1970"),
-    VariableInfo("request_id", Origin.MACRO, Scope.REQUEST, "a fresh UUID for each request"),
+                 "true for a user entering the cohort, false for one leaving", value_schema=_schema(type="boolean")),
+    VariableInfo("amp_operation", Origin.PREDEFINED, Scope.ITEM_TEMPLATE, "'add' or 'remove'",
+                 value_schema=_schema(type="string", enum=("add", "remove"))),
+    VariableInfo("now_iso", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, ISO 8601 in UTC",
+                 value_schema=_schema(type="string", format="date-time")),
+    VariableInfo("now_epoch", Origin.MACRO, Scope.ANYWHERE, "the time of rendering, seconds since 1970",
+                 value_schema=_schema(type="integer", minimum=0)),
+    VariableInfo("request_id", Origin.MACRO, Scope.REQUEST, "a fresh UUID for each request",
+                 value_schema=_schema(type="string", format="uuid")),
     VariableInfo("amp_message_id", Origin.MACRO, Scope.REQUEST,
                  "a UUID derived from the request's content: the same across retries and re-runs of the "
-                 "same batch, so a destination can de-duplicate (like the cohort webhook's message_id)"),
+                 "same batch, so a destination can de-duplicate (like the cohort webhook's message_id)",
+                 value_schema=_schema(type="string", format="uuid")),
 )}
 
 
@@ -90,7 +107,7 @@ class TemplateSite:
     kind: Kind
     text: str
     endpoint: str | None  # None for the definition-wide headers
-    role: str  # "url", "header", "payload" or "item_template"
+    role: str  # "url", "header", "payload", "item_template" or "list_id" (find_list's JSONPath)
 
     @property
     def lexed(self) -> Lexed:
@@ -99,7 +116,7 @@ class TemplateSite:
     def describe(self) -> str:
         if self.role == "header":
             return f"{self.endpoint} header {self.path[-1]}" if self.endpoint else f"header {self.path[-1]} (every call)"
-        return f"{self.endpoint}.{self.role}"
+        return f"{self.endpoint}.list_id.path" if self.role == "list_id" else f"{self.endpoint}.{self.role}"
 
 
 def template_sites(data: Any) -> Iterator[TemplateSite]:
@@ -120,6 +137,10 @@ def template_sites(data: Any) -> Iterator[TemplateSite]:
         for role in ("payload", "item_template"):
             if isinstance(spec.get(role), str):
                 yield TemplateSite(base + (role,), Kind.JSON, spec[role], endpoint, role)
+        path = _dict(spec.get("list_id")).get("path")
+        if KINDS[endpoint].answer == "find" and isinstance(path, str):
+            # (create_list's path is no template: its `$` is only ever JSONPath's root)
+            yield TemplateSite(base + ("list_id", "path"), Kind.JSONPATH, path, endpoint, "list_id")
 
 
 def declarations(data: Any) -> list[Declaration]:
@@ -140,6 +161,15 @@ def declarations(data: Any) -> list[Declaration]:
                     secret=spec.get("secret") is True,
                     required=origin is Origin.MAPPING_FIELD or "default" not in spec))
     return out
+
+
+def auth_uses(data: Any) -> Iterator[tuple[str, str, Path]]:
+    """(custom field, endpoint, where) for each credential an endpoint's own auth reads from a field."""
+    endpoints = _dict(_dict(data).get("endpoints"))
+    for endpoint in ENDPOINTS:
+        for variable, field in _dict(_dict(_dict(endpoints.get(endpoint)).get("auth")).get("fields")).items():
+            if isinstance(field, str):
+                yield field, endpoint, ("endpoints", endpoint, "auth", "fields", variable)
 
 
 @dataclass(frozen=True)
@@ -179,6 +209,8 @@ def variable_table(data: Any) -> list[VariableRow]:
     for decl in declarations(data):
         if decl.origin is Origin.AUTH:  # sent by the auth method itself
             used.setdefault(decl.name, ["auth"])
+    for field, endpoint, _ in auth_uses(data):  # an endpoint's own auth sends it
+        used.setdefault(field, []).append(f"{endpoint} auth")
     for usage in usages(data):
         places = used.setdefault(usage.name, [])
         if usage.site.describe() not in places:
