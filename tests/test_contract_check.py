@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from portalspec.contract.check import ContractReport, check_contract
+from portalspec.contract.export import dump, openapi
 from portalspec.contract.load import load_description
 from portalspec.diagnostics import InputError, Severity
 from portalspec.validate import load
 from portalspec.values import Cohort, User, Values
 
-from .conftest import EXAMPLES_DIR, at, edit, pos
+from .conftest import EXAMPLES, EXAMPLES_DIR, at, edit, pos
 
 DATA = Path(__file__).parent / "data" / "openapi"
 ACME_SPEC = DATA / "acme" / "openapi.yaml"
@@ -409,3 +410,28 @@ def test_each_endpoint_that_matches_no_operation_is_reported_and_counted(check):
     assert [f.diagnostic.code for f in report.findings] == ["PS610"] * 3
     assert [pos(f.diagnostic) for f in report.findings] == [at(text, "https://api.acme.test", n) for n in range(3)]
     assert all(e.operation is None and e.requests > 0 for e in report.endpoints)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.parent.name)
+def test_every_example_checks_clean_against_its_own_export(example, tmp_path):
+    """The round trip: what `portalspec openapi` writes is a contract the definition keeps,
+    endpoints with their own auth (PS520) included."""
+    definition = load(example)
+    spec = tmp_path / "openapi.yaml"
+    spec.write_text(dump(openapi(definition)), encoding="utf-8")
+    report = check_contract(definition, [load_description(spec)])
+    assert [f.diagnostic.format() for f in report.findings] == []
+    assert all(e.operation is not None for e in report.endpoints)
+
+
+def test_wrong_credentials_of_an_endpoints_own_auth_point_at_that_auth(check, tmp_path):
+    example = EXAMPLES_DIR / "customerio-segments" / "integration.yaml"
+    spec = tmp_path / "openapi.yaml"
+    spec.write_text(dump(openapi(load(example))), encoding="utf-8")
+    own = "    auth: {method: bearer, fields: {bearer_token: app_api_key}}"
+    text = example.read_text(encoding="utf-8")
+    text = text.replace(own, "    auth: {method: header, header_name: X-Key, fields: {api_key: app_api_key}}", 1)
+    report = check(text, spec)
+    [finding] = report.findings
+    assert finding.diagnostic.code == "PS615" and "find_list" in finding.diagnostic.message
+    assert pos(finding.diagnostic) == at(text, "header, header_name: X-Key")

@@ -391,7 +391,7 @@ class _Checker:
             yield from self._body_problems(error, endpoint, adapted, found, mask, common)
         elif isinstance(error, SecurityValidationError):
             yield _Problem("PS615", f"{name}: the request carries none of the credentials {found} accepts "
-                                    f"({self._schemes(found, error)})", self._auth_site(),
+                                    f"({self._schemes(found, error)})", self._auth_site(endpoint),
                            key=("security",), **common)
         else:
             yield self._unusable(found, endpoint, error)
@@ -618,13 +618,17 @@ class _Checker:
             for header, _ in pairs:
                 if header.lower() == name.lower():
                     return _Site(owner + (header,))
-        if self.definition.auth.header and self.definition.auth.header.lower() == name.lower():
-            return self._auth_site()
+        auth = self.definition.auth_of(endpoint.spec)
+        if auth.header and auth.header.lower() == name.lower():
+            return self._auth_site(endpoint)
         if name.lower() == "content-type" and endpoint.payload is not None:
             return _Site(("endpoints", endpoint.name, "payload"), 0)
         return _Site(("endpoints", endpoint.name), key=True)
 
-    def _auth_site(self) -> _Site:
+    def _auth_site(self, endpoint: CompiledEndpoint) -> _Site:
+        """The endpoint's own auth (PS520) when it has one, else the definition's."""
+        if endpoint.spec.auth is not None:
+            return _Site(("endpoints", endpoint.name, "auth", "method"))
         return _Site(("auth", "method"))
 
     def _body_site(self, endpoint: CompiledEndpoint, where: tuple[PathElement, ...] | None) -> _Site:

@@ -146,7 +146,7 @@ class _Describer:
         self.definition = definition
         self.fields = {f.variable: f for f in definition.custom_fields}
         self.mappings = {m.variable: m for m in definition.mapping_fields}
-        self.auth_variables = set(definition.auth.variables)
+        self.auth_variables = {v for auth in definition.auths for v in auth.variables}
         self.endpoints = compile_endpoints(definition)
         self.list_id = self._list_id_schema()
 
@@ -352,7 +352,7 @@ class _Describer:
         return {"default": name.replace("_", "-")}
 
     def _headers(self, endpoint: CompiledEndpoint) -> list[Schema]:
-        auth_header = (self.definition.auth.header or "").lower()
+        auth_header = (self.definition.auth_of(endpoint.spec).header or "").lower()
         out = []
         for name, template in endpoint.headers:
             if name.lower() in (_CONTENT_TYPE, _AUTHORIZATION, _ACCEPT, auth_header):
@@ -361,10 +361,14 @@ class _Describer:
         return out
 
     def _security(self, endpoint: CompiledEndpoint) -> tuple[tuple[str, Schema], ...]:
-        auth = self.definition.auth
+        auth = self.definition.auth_of(endpoint.spec)  # an endpoint's own auth (PS520) is its scheme
         scheme = auth.security_scheme
         if scheme is not None:
-            return ((auth.method, scheme),)
+            shared = self.definition.auth
+            # Named by method; an endpoint's own scheme of the definition's method but another
+            # header is a scheme of its own, so it takes the endpoint's name too.
+            clash = auth is not shared and auth.method == shared.method and scheme != shared.security_scheme
+            return ((f"{endpoint.name}_{auth.method}" if clash else auth.method, scheme),)
         written = next((t for name, t in endpoint.headers if name.lower() == _AUTHORIZATION), None)
         if written is None:
             return ()
