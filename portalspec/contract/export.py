@@ -146,7 +146,7 @@ class _Describer:
         self.definition = definition
         self.fields = {f.variable: f for f in definition.custom_fields}
         self.mappings = {m.variable: m for m in definition.mapping_fields}
-        self.auth_variables = {v for auth in definition.auths for v in auth.variables}
+        self.auth_variables = set(definition.auth.variables)
         self.endpoints = compile_endpoints(definition)
         self.list_id = self._list_id_schema()
 
@@ -361,14 +361,12 @@ class _Describer:
         return out
 
     def _security(self, endpoint: CompiledEndpoint) -> tuple[tuple[str, Schema], ...]:
-        auth = self.definition.auth_of(endpoint.spec)  # an endpoint's own auth (PS520) is its scheme
+        auth = self.definition.auth_of(endpoint.spec)
         scheme = auth.security_scheme
         if scheme is not None:
-            shared = self.definition.auth
-            # Named by method; an endpoint's own scheme of the definition's method but another
-            # header is a scheme of its own, so it takes the endpoint's name too.
-            clash = auth is not shared and auth.method == shared.method and scheme != shared.security_scheme
-            return ((f"{endpoint.name}_{auth.method}" if clash else auth.method, scheme),)
+            # An endpoint's own credential (another key, on another host) is a scheme of its own.
+            name = "_".join((auth.method, *(field for _, field in auth.fields)))
+            return ((name, scheme),)
         written = next((t for name, t in endpoint.headers if name.lower() == _AUTHORIZATION), None)
         if written is None:
             return ()
