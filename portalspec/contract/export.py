@@ -352,7 +352,7 @@ class _Describer:
         return {"default": name.replace("_", "-")}
 
     def _headers(self, endpoint: CompiledEndpoint) -> list[Schema]:
-        auth_header = ((endpoint.spec.auth or self.definition.auth).header or "").lower()
+        auth_header = (self.definition.auth_of(endpoint.spec).header or "").lower()
         out = []
         for name, template in endpoint.headers:
             if name.lower() in (_CONTENT_TYPE, _AUTHORIZATION, _ACCEPT, auth_header):
@@ -361,10 +361,12 @@ class _Describer:
         return out
 
     def _security(self, endpoint: CompiledEndpoint) -> tuple[tuple[str, Schema], ...]:
-        auth = endpoint.spec.auth or self.definition.auth  # an endpoint's own auth (PS520) is its scheme
+        auth = self.definition.auth_of(endpoint.spec)
         scheme = auth.security_scheme
         if scheme is not None:
-            return ((auth.method, scheme),)
+            # An endpoint's own credential (another key, on another host) is a scheme of its own.
+            name = "_".join((auth.method, *(field for _, field in auth.fields)))
+            return ((name, scheme),)
         written = next((t for name, t in endpoint.headers if name.lower() == _AUTHORIZATION), None)
         if written is None:
             return ()
