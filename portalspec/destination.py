@@ -338,7 +338,11 @@ class Destination:
         shown = self.masker(path)
         if not control:
             self.store.record_request({
-                "method": request.method, "path": shown, "endpoint": outcome.endpoint or None,
+                "method": request.method, "path": shown,
+                # the query as it came (items may stand there), secrets masked, cut when long
+                "query": excerpt(self.masker(request.query_string.decode("utf-8", "replace")), BODY_EXCERPT,
+                                 redact=self.masker, fold_space=False),
+                "endpoint": outcome.endpoint or None,
                 "status": outcome.status, "injected": outcome.injected,
                 "headers": {self.masker(k): (MASK if k.lower() in self._secret_headers else
                                              excerpt(v, BODY_EXCERPT, redact=self.masker, fold_space=False))
