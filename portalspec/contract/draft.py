@@ -399,7 +399,7 @@ class _Drafter:
                 return {"method": "none"}
             if scheme.get("type") in ("oauth2", "openIdConnect"):
                 self.decide(("auth",), f"the description asks for {scheme.get('type')} ({scheme_name}); OAuth2 is "
-                            "planned (PS515): this draft sends a long-lived bearer token")
+                            "planned (docs/extensions.md): this draft sends a long-lived bearer token")
                 self.auth_method = "bearer"
                 return {"method": "bearer"}
         if names:
