@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from data import PYTHON, alternate, median, run, write_files  # noqa: E402
+from data import PYTHON, compile_package, alternate, median, run, write_files  # noqa: E402
 from render import LIST, PROPERTY  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -44,6 +44,7 @@ def main() -> int:
     parser.add_argument("--memory-users", type=int, default=2_000_000)
     parser.add_argument("--shapes", default="test CSV,export CSV,JSON lines")
     args = parser.parse_args()
+    compile_package()
     ok = True
     with tempfile.TemporaryDirectory(prefix="portalspec-bench-") as tmp:
         folder = Path(tmp)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from data import PYTHON, ids, median  # noqa: E402
+from data import PYTHON, compile_package, ids, median  # noqa: E402
 
 import portalspec  # noqa: E402
 from portalspec import Members, Request  # noqa: E402
@@ -64,6 +64,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    compile_package()
     integration = portalspec.compile(portalspec.load(EXAMPLE / "integration.yaml"))
     bound = integration.bind(portalspec.load_values(EXAMPLE / "values.yaml"), reveal_secrets=True)
     create = bound.create_list()

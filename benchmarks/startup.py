@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from data import PYTHON, alternate, median, run  # noqa: E402
+from data import PYTHON, compile_package, alternate, median, run  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "integrations" / "infobip" / "integration.yaml"
 CASES = {
@@ -30,6 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
+    compile_package()
     results = alternate({name: (lambda argv=argv: run(argv)) for name, argv in CASES.items()}, args.rounds)
     walls = {name: median([r[0] for r in rows]) for name, rows in results.items()}
     base = walls["python -c 'import click'"]

@@ -198,6 +198,7 @@ def main() -> int:
     parser.add_argument("--rss-users", type=int, default=2_000_000, help="0 skips the peak RSS")
     parser.add_argument("--e2e-users", type=int, default=1_000_000, help="0 skips the end-to-end sync")
     args = parser.parse_args()
+    data.compile_package()
     ok = bench_diff(args.ids) if args.ids else True
     if args.sync_users:
         ok &= bench_sync(args.sync_users, args.rounds)

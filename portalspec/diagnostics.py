@@ -17,6 +17,7 @@ package and fails when a class is missing here)::
      │    │         └── StateLocked sync.state       another sync run holds the state file
      │    ├── AmplitudeError        diagnostics      Amplitude's Behavioral Cohorts API refused or failed a call
      │    ├── PayloadMismatch       diagnostics      a body sent to `portalspec serve` does not fit the payload template
+     │    ├── DescriptionError      contract.load    an OpenAPI description cannot be used at all; carries .diagnostics (PS601)
      │    └── TransportError        transport        a request could not be delivered; .retryable says if a retry may help
      ├── _TooManyAliases            loader           internal: a YAML alias bomb; becomes a diagnostic
      ├── _Retryable                 amplitude        internal: one failed Amplitude call worth retrying

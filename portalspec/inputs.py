@@ -279,15 +279,21 @@ def _plain_columns(texts: list[str], width: int) -> list[Sequence[str]] | None:
         if set(map(str.count, texts, itertools.repeat(","))) != {width - 1} or (width == 1 and "\n" in texts):
             return None
         flat = text[:-1].replace("\n", ",").split(",") if width > 1 else text[:-1].split("\n")
-    else:  # "a","b": 2 quotes a field and '","' between fields is a line without a quote inside a field
-        # Every "\n" ends a line (the text ends with one, none is inside), so each line starts
-        # with '"' when '\n"' is found once less than there are lines, and ends with '"\n' when
-        # that is found once a line: two counts of the text instead of a call per line.
-        if not text.startswith('"') or text.count('\n"') != len(texts) - 1 or text.count('"\n') != len(texts) \
-                or set(map(str.count, texts, itertools.repeat('"'))) != {2 * width} \
-                or set(map(str.count, texts, itertools.repeat('","'))) != {width - 1}:
+    else:
+        # "a","b": split at every quote. A plain block then alternates a separator and a field:
+        # '' first, then each field followed by ',' (width - 1 times a line) or '\n' (once a
+        # line). A field may hold a comma, as in the csv module; it holds no quote (all of them
+        # split) and no newline (the text has one a line, all of them separators), and no
+        # call is made per line: the checks are counts over two lists.
+        parts = text.split('"')
+        lines = len(texts)
+        if len(parts) != 2 * width * lines + 1 or parts[0] != "":
             return None
-        flat = text[1:-2].replace('"\n"', '","').split('","')
+        separators = parts[2::2]
+        if separators.count(",") != lines * (width - 1) or separators[width - 1::width].count("\n") != lines:
+            return None
+        fields = parts[1::2]
+        return [fields[i::width] for i in range(width)]
     if len(flat) != len(texts) * width:
         return None
     return [flat[i::width] for i in range(width)]
@@ -499,18 +505,22 @@ def _json_lines(name: str, definition: Definition, values: Values) -> UserSource
         # The whole block as one JSON array, in one call of the C decoder. A blank line makes two
         # commas meet (invalid); so as many values as lines is one value a line, whitespace
         # around it allowed, as line by line (json.loads of each) allows it.
+        text = "[" + ",".join(texts) + "]"
         try:
-            records = _DECODER.decode("[" + ",".join(texts) + "]")
+            records = _DECODER.decode(text)
         except ValueError:
             return None  # invalid JSON or a blank line: line by line says which
         if len(records) != len(texts) or set(map(type, records)) != {dict}:
             return None
-        operations = list(map(dict.get, records, itertools.repeat("operation"), itertools.repeat(ADD)))
-        try:
-            if not {ADD, REMOVE}.issuperset(operations):
+        operations: Sequence[str] = [ADD] * len(records)
+        # A record with an operation shows '"operation"' in the text, or spells it with \u escapes.
+        if '"operation"' in text or "\\u" in text:
+            operations = list(map(dict.get, records, itertools.repeat("operation"), itertools.repeat(ADD)))
+            try:
+                if not {ADD, REMOVE}.issuperset(operations):
+                    return None
+            except TypeError:  # an operation that is an array or an object
                 return None
-        except TypeError:  # an operation that is an array or an object
-            return None
         columns: list[list[Any]] = []
         for _, prop in wanted:
             try:
@@ -520,7 +530,10 @@ def _json_lines(name: str, definition: Definition, values: Values) -> UserSource
             if None in column or "" in column:
                 return None
             columns.append(column)
-        ids: list[Any] = list(map(dict.get, records, itertools.repeat("user_id")))
+        # The key is the user_id; when a mapping reads it too, its column (checked just above
+        # for None and "") is that list already.
+        ids: list[Any] = next((c for (_, prop), c in zip(wanted, columns) if prop == "user_id"), None) \
+            or list(map(dict.get, records, itertools.repeat("user_id")))
         if set(map(type, ids)) != {str} or "" in ids:
             return None
         return [_members(op, names, columns, ids, Refs("user_id ", ids), a, b) for op, a, b in _runs(operations)]

@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import portalspec.inputs as inputs
 import portalspec.values as values_module
@@ -117,3 +119,36 @@ def test_an_export_without_its_last_newline_is_refused_even_when_its_last_row_is
     path = write(tmp_path, "e.csv", '"amplitude_id","user_id"\n"1","a"\n"2"')
     with pytest.raises(InputError, match=r"e.csv:3: the file ends in the middle of a line"):
         users(path)
+
+
+_FIELD = st.text(alphabet='ab,"é\n\r ', max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.lists(_FIELD, min_size=1, max_size=3), min_size=1, max_size=6),
+       quoting=st.sampled_from([csv.QUOTE_ALL, csv.QUOTE_MINIMAL]), spoil=st.integers(0, 40))
+@example(rows=[["a", "b", "c"], ["d"]], quoting=csv.QUOTE_ALL, spoil=99)  # the right count of fields, wrongly placed
+@example(rows=[["a", "b,c"], ["d", ""]], quoting=csv.QUOTE_ALL, spoil=99)
+def test_a_block_taken_column_wise_is_what_the_csv_module_reads(rows, quoting, spoil):
+    """The column-wise fast path either declines a block or reads it as csv.reader does: fields
+    holding commas, quotes, newlines or carriage returns, rows of other widths, mixed quoting, and a character
+    dropped anywhere (``spoil``) included."""
+    out = io.StringIO(newline="")
+    csv.writer(out, quoting=quoting, lineterminator="\n").writerows(rows)
+    text = out.getvalue()
+    if spoil < len(text) - 1:
+        text = text[:spoil] + text[spoil + 1:]
+    texts = io.StringIO(text, newline="").readlines()
+    columns = inputs._plain_columns(texts, 2)
+    if columns is None:
+        return
+    read = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    assert [list(row) for row in zip(*columns)] == read
+
+
+def test_an_operation_spelled_with_escapes_in_json_lines_is_still_read(tmp_path: Path):
+    """The column-wise path skips looking for operations in a block whose text never names one;
+    a key written with \\u escapes names it too."""
+    text = '{"user_id": "a"}\n{"user_id": "b", "\\u006fperation": "remove"}\n'
+    path = write(tmp_path, "u.jsonl", text)
+    assert [(op, key) for op, _, _, key in users(path)] == [("add", "a"), ("remove", "b")]

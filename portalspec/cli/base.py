@@ -8,6 +8,7 @@ errors (click's own).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import sys
@@ -140,6 +141,18 @@ def read_json(path: str) -> Any:
 @click.version_option(__version__, prog_name="portalspec")
 def main() -> None:
     """Amplitude cohort-sync integration definitions: validate, inspect, render, test, sync."""
+    pace_the_collector()
+
+
+def pace_the_collector() -> None:
+    """Reading a large users file makes millions of short-lived containers (a dict per JSON
+    line, a list per block) that reference counting frees. At CPython's default pace (a young
+    collection every 700 allocations) the cyclic collector spent about a fifth of a large
+    read walking them. What start-up made is frozen out of its way, and it runs at most every
+    50,000 allocations: cycles are still collected, later. A process setting, so the
+    command line's, never the library's."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _base_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
