@@ -532,7 +532,7 @@ def _json_lines(name: str, definition: Definition, values: Values) -> UserSource
             columns.append(column)
         # The key is the user_id; when a mapping reads it too, its column (checked just above
         # for None and "") is that list already.
-        ids: list[Any] = next((c for (_, prop), c in zip(wanted, columns) if prop == "user_id"), None) \
+        ids: list[Any] = next((c for (_, prop), c in zip(wanted, columns) if prop == "user_id"), []) \
             or list(map(dict.get, records, itertools.repeat("user_id")))
         if set(map(type, ids)) != {str} or "" in ids:
             return None
