@@ -5,15 +5,16 @@ partner's OpenAPI description validates, takes what the description says, and ma
 from __future__ import annotations
 
 import copy
+import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from jsonschema_path import SchemaPath
-
 import portalspec
 from portalspec.contract.draft import DECIDE, Draft, Operations, draft
+from portalspec.contract.load import load_description
 from portalspec.diagnostics import InputError
 
 LIST_API: dict[str, Any] = {
@@ -71,7 +72,10 @@ LIST_OPS = Operations(create="createList", add="addMembers", remove="removeMembe
 
 
 def drafted(description: dict[str, Any], operations: Operations = LIST_OPS, **options: Any) -> Draft:
-    return draft(SchemaPath.from_dict(description), operations, schema_path="integration.schema.json", **options)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "openapi.json"
+        path.write_text(json.dumps(description), encoding="utf-8")
+        return draft(load_description(path), operations, schema_path="integration.schema.json", **options)
 
 
 def written(tmp_path: Path, result: Draft) -> Path:

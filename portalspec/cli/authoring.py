@@ -121,8 +121,8 @@ def _init_from_openapi(directory: str, spec: str, operations: tuple[str | None, 
 
     def files() -> list[ScaffoldFile]:
         nonlocal decisions
-        drafted = draft(description.spec, Operations(*operations), schema_path=schema_path, name=name,
-                        display_name=display_name, source=description.file)
+        drafted = draft(description, Operations(*operations), schema_path=schema_path, name=name,
+                        display_name=display_name)
         decisions = len(drafted.decisions)
         return [ScaffoldFile("integration.yaml", drafted.definition), ScaffoldFile("values.yaml", drafted.values),
                 ScaffoldFile("users.csv", drafted.users), *schema_files]

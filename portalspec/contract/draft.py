@@ -18,8 +18,8 @@ Where the description does not say and a person must choose, the draft carries a
 ``# DECIDE:`` comment above the line; :attr:`Draft.decisions` lists the same, by definition
 path, so a test (or a tool) can tell the draft's own open questions from other findings.
 
-It reads the description through ``jsonschema_path.SchemaPath`` (``$ref`` resolved across
-local files as it walks); :func:`operations_of` lists what a description offers.
+It reads a description loaded by :func:`.load.load_description` (local files only), through its
+``SchemaPath``, which follows ``$ref`` across those files as it walks.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from ..variables import PREDEFINED
 if TYPE_CHECKING:
     from jsonschema_path import SchemaPath
 
-METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
+    from .load import Description
+
 JSON_TYPE = "application/json"
 DECIDE = "DECIDE:"
 COHORT_NAME = "[Amplitude] $amp_cohort_name: $amp_cohort_id"
@@ -224,37 +225,23 @@ class _Operation:
     server_variables: tuple[tuple[str, SchemaPath], ...]
 
 
-def operations_of(spec: SchemaPath) -> dict[str, tuple[str, str]]:
-    """Every operation id of a description: {id: (METHOD, path)}."""
-    out: dict[str, tuple[str, str]] = {}
-    for path, item in _children(spec, "paths"):
-        for method in METHODS:
-            if method in item and "operationId" in item / method:
-                out[str(_read(item / method, "operationId"))] = (method.upper(), path)
-    return out
-
-
-def _operation(spec: SchemaPath, operation_id: str) -> _Operation:
-    for path, item in _children(spec, "paths"):
-        for method in METHODS:
-            if method not in item:
-                continue
-            node = item / method
-            if _read(node, "operationId") != operation_id:
-                continue
-            parameters = {}
-            for p in _list(item, "parameters") + _list(node, "parameters"):  # the operation's own win
-                parameters[(_read(p, "in"), _read(p, "name"))] = p
-            servers = _list(node, "servers") or _list(item, "servers") or _list(spec, "servers")
-            variables = tuple((name, v) for s in servers[:1] for name, v in _children(s, "variables"))
-            return _Operation(operation_id, path, method, node, tuple(parameters.values()),
-                              tuple((str(_read(s, "url")), str(_read(s, "description", "") or "")) for s in servers),
-                              variables)
-    known = list(operations_of(spec))
-    close = get_close_matches(operation_id, known, n=3)
-    raise InputError(f"no operation {operation_id!r} in the description"
-                     + (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else
-                        f" ({len(known)} operations; `portalspec init --from-openapi SPEC --list` names them)"))
+def _operation(description: Description, operation_id: str) -> _Operation:
+    found = description.operation(operation_id)
+    if found is None:
+        known = [op.operation_id for op in description.operations() if op.operation_id]
+        close = get_close_matches(operation_id, known, n=3)
+        raise InputError(f"no operation {operation_id!r} in the description"
+                         + (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else
+                            f" ({len(known)} operation ids; `portalspec init --from-openapi SPEC` lists them)"))
+    item = description.spec / "paths" / found.path
+    parameters = {}
+    for p in _list(item, "parameters") + _list(found.node, "parameters"):  # the operation's own win
+        parameters[(_read(p, "in"), _read(p, "name"))] = p
+    servers = _list(found.node, "servers") or _list(item, "servers") or _list(description.spec, "servers")
+    variables = tuple((name, v) for s in servers[:1] for name, v in _children(s, "variables"))
+    return _Operation(operation_id, found.path, found.method, found.node, tuple(parameters.values()),
+                      tuple((str(_read(s, "url")), str(_read(s, "description", "") or "")) for s in servers),
+                      variables)
 
 
 def _media(node: SchemaPath) -> tuple[str, SchemaPath] | None:
@@ -303,15 +290,13 @@ def _template(value: Any) -> str:
 
 
 class _Drafter:
-    def __init__(self, spec: SchemaPath, operations: Operations, name: str | None, display_name: str | None,
-                 source: str, schema_path: str):
-        self.spec = spec
+    def __init__(self, description: Description, operations: Operations, name: str | None,
+                 display_name: str | None, schema_path: str):
+        self.spec = description.spec
         self.schema_path = schema_path
-        self.chosen = {endpoint: _operation(spec, op) for endpoint, op in operations.by_endpoint().items()}
-        self.source = source
-        info = spec / "info" if "info" in spec else None
-        self.title = str(_read(info, "title", "")) if info is not None else ""
-        self.title = display_name or self.title or "My API"
+        self.chosen = {endpoint: _operation(description, op) for endpoint, op in operations.by_endpoint().items()}
+        self.source = description.file
+        self.title = display_name or description.title
         slug = re.sub(r"[^a-z0-9_-]+", "-", (name or self.title).lower()).strip("-_")[:63]
         self.name = slug or "my-integration"
         self.decisions: list[Decision] = []
@@ -940,9 +925,9 @@ def _flow(entry: dict[str, Any]) -> str:
     return "{" + ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in entry.items()) + "}"
 
 
-def draft(spec: SchemaPath, operations: Operations, *, schema_path: str, name: str | None = None,
-          display_name: str | None = None, source: str = "an OpenAPI description") -> Draft:
-    """Draft a definition from ``spec`` (a description read as a ``SchemaPath``) for ``operations``;
-    ``schema_path`` is where the definition's modeline points. Raises :class:`InputError` for an
-    operation the description does not have."""
-    return _Drafter(spec, operations, name, display_name, source, schema_path).draft()
+def draft(description: Description, operations: Operations, *, schema_path: str, name: str | None = None,
+          display_name: str | None = None) -> Draft:
+    """Draft a definition from a loaded description's ``operations``; ``schema_path`` is where
+    the definition's modeline points. Raises :class:`InputError` for an operation the
+    description does not have, or a set of operations that makes no definition."""
+    return _Drafter(description, operations, name, display_name, schema_path).draft()
