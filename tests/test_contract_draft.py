@@ -241,3 +241,28 @@ def test_unknown_operations_and_incomplete_sets_are_refused_clearly():
     with pytest.raises(InputError, match="--update alone"):
         drafted(LIST_API, Operations(create="createList", add="addMembers", remove="removeMembers",
                                      update="batchUsers"))
+
+
+SENDGRID = Path(__file__).resolve().parent / "data" / "openapi" / "sendgrid" / "oas_v3.json"
+SENDGRID_LISTS = Operations(create="POST_mc-lists", add="PUT_mc-contacts", remove="DELETE_mc-lists-id-contacts")
+
+
+def test_the_sendgrid_lists_draft_validates_and_follows_sendgrids_own_description(tmp_path):
+    result = draft(load_description(SENDGRID), SENDGRID_LISTS, schema_path="integration.schema.json")
+    path = written(tmp_path, result)
+    assert [d.format() for d in portalspec.validate(path) if d.is_error] == []
+    definition = data(result)
+    assert definition["auth"] == {"method": "header", "header_name": "Authorization"}
+    create, add, remove = (definition["endpoints"][n] for n in ("create_list", "add_users", "remove_users"))
+    assert create["list_id"] == {"path": "id"}
+    assert create["example_response"]["id"] == "ca7a3796-e8a8-4029-9ccb-df8937940562"  # SendGrid's example
+    assert add["payload"].strip() == '{"list_ids": ["$list_id"], "contacts": $items}'
+    assert add["item_template"].strip() == '{"email": "$email"}'
+    assert (add["method"], add["batch_size"], add["max_body_bytes"]) == ("PUT", 30000, 6000000)
+    assert remove == {"method": "DELETE", "item_template": "$contact_id", "errors": remove["errors"],
+                      "url": "https://api.sendgrid.com/v3/marketing/lists/$list_id/contacts?contact_ids=$items"}
+    # What a person must settle: the Authorization key's spelling, the category, the customers'
+    # messages, the "6MB" reading and remove's batch size (SendGrid states none).
+    assert sorted({d.path for d in result.decisions}) == [
+        ("auth",), ("category",), ("endpoints", "add_users", "errors"), ("endpoints", "add_users", "max_body_bytes"),
+        ("endpoints", "create_list", "errors"), ("endpoints", "remove_users"), ("endpoints", "remove_users", "errors")]
