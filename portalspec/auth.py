@@ -13,6 +13,9 @@ Each entry declares everything the pipeline needs to know about its method:
 
 Adding a method like the four below means a class here, an entry in :data:`AUTH_METHODS`,
 the schema's ``auth.method`` enum and the docs; nothing else.
+
+An endpoint may have its own auth (a second credential, on another host): the same methods,
+their variables read from secret custom fields instead (:class:`Auth` ``fields``).
 """
 
 from __future__ import annotations
@@ -73,7 +76,8 @@ class AuthMethod:
 
     def curl(self, value: str, masked: str | None, env_names: Callable[[str], str]) -> str | None:
         """A curl option sending the header's ``value``, where curl has one better than ``-H``.
-        ``masked`` is the sentinel that stands for this method's derived credential, if any."""
+        ``masked`` is the sentinel that stands for this method's derived credential, if any;
+        ``env_names`` names the shell variable of each of its variables ("": none)."""
         return None
 
     def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
@@ -115,7 +119,7 @@ class BasicAuth(AuthMethod):
         if masked is None or value != f"Basic {masked}":
             return None  # revealed: the header as it is sent
         user, password = (env_names(v.name) for v in self.variables)
-        return f'-u "${{{user}}}:${{{password}}}"'
+        return f'-u "${{{user}}}:${{{password}}}"' if password else f'-u "${{{user}}}:"'
 
     def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
         return {"type": "http", "scheme": "basic"}
@@ -161,14 +165,31 @@ class BearerAuth(AuthMethod):
 AUTH_METHODS: Mapping[str, AuthMethod] = {m.name: m for m in (NoAuth(), BasicAuth(), HeaderAuth(), BearerAuth())}
 
 
-def credential_name(method: str) -> str:
-    """The name under which a request's ``masked`` records a method's derived credential."""
-    return f"{method}_credentials"
+Fields = tuple[tuple[str, str], ...]  # (a method's variable, the custom field holding it)
+
+
+def credential_name(method: str, fields: Fields = ()) -> str:
+    """The name under which a request's ``masked`` records a method's derived credential
+    (with an endpoint's own auth, the fields it is read from)."""
+    base = f"{method}_credentials"
+    return base + "".join(f":{variable}={field}" for variable, field in fields)
+
+
+def credential_of(name: str) -> tuple[AuthMethod, Mapping[str, str]] | None:
+    """The method whose derived credential is recorded as ``name``, and the variable each of
+    its variables is read from (an unnamed optional one is absent); None if it is none."""
+    base, *pairs = name.split(":")
+    method = next((m for m in AUTH_METHODS.values() if credential_name(m.name) == base), None)
+    if method is None:
+        return None
+    named = dict(pair.split("=", 1) for pair in pairs)
+    return method, named if pairs else {v.name: v.name for v in method.variables}
 
 
 def method_of_credential(name: str) -> AuthMethod | None:
     """The method whose derived credential is recorded as ``name``, if any."""
-    return next((m for m in AUTH_METHODS.values() if credential_name(m.name) == name), None)
+    found = credential_of(name)
+    return found[0] if found is not None else None
 
 
 def auth_for_scheme(scheme: Mapping[str, Any]) -> "Auth | None":
@@ -188,10 +209,13 @@ def auth_for_scheme(scheme: Mapping[str, Any]) -> "Auth | None":
 
 @dataclass(frozen=True)
 class Auth:
-    """A definition's ``auth``: a method from the table, and its settings."""
+    """A definition's ``auth`` (or an endpoint's own): a method from the table, and its settings."""
 
     method: str  # a key of AUTH_METHODS
     header_name: str | None = None
+    # An endpoint's own auth: its credentials come from these custom fields, not from the
+    # method's variables (which belong to the definition's auth).
+    fields: Fields = ()
 
     @property
     def scheme(self) -> AuthMethod:
@@ -199,6 +223,9 @@ class Auth:
 
     @property
     def variables(self) -> tuple[str, ...]:
+        """The variables its credentials are read from."""
+        if self.fields:
+            return tuple(field for _, field in self.fields)
         return tuple(v.name for v in self.scheme.variables)
 
     @property
@@ -206,9 +233,28 @@ class Auth:
         """The header the method sends (None for ``none``)."""
         return self.scheme.header(self.header_name)
 
+    @property
+    def credential_name(self) -> str:
+        return credential_name(self.method, self.fields)
+
+    def credentials(self, env: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``env`` as the method reads it: its variables, from the fields named for them (an
+        unnamed optional one empty: never the definition's auth's value of that name)."""
+        if not self.fields:
+            return env
+        named = dict(self.fields)
+        return {v.name: env.get(named[v.name], "") if v.name in named else "" for v in self.scheme.variables}
+
     def value(self, env: Mapping[str, Any]) -> str:
-        return self.scheme.value(env, self.header_name)
+        return self.scheme.value(self.credentials(env), self.header_name)
 
     @property
     def security_scheme(self) -> dict[str, str] | None:
         return self.scheme.security_scheme(self.header_name)
+
+    def derived(self, env: Mapping[str, Any]) -> tuple[str, ...]:
+        return self.scheme.derived(self.credentials(env))
+
+    def accepts(self, given: str, env: Mapping[str, Any]) -> bool:
+        """serve: ``given`` carries this auth's expected credentials."""
+        return self.scheme.accepts(given, self.credentials(env))

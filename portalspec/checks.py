@@ -19,14 +19,15 @@ from urllib.parse import urlsplit
 from .auth import AUTH_METHODS
 from .diagnostics import Diagnostic, Path, Severity, did_you_mean, format_path
 from .headers import is_json_type
-from .jsonpath import JSONPathError, find_list_id
+from .jsonpath import JSONPathError, find_list_id, regex_operands
 from .kinds import BATCH_ENDPOINTS, KINDS, LIST_SCOPED, TYPES, endpoints_of
 from .rawdata import as_dict as _dict
 from .rawdata import as_list as _list
-from .rawdata import fields
+from .rawdata import endpoints, fields
 from .schema import HEADER_TOKEN, default
 from .template import ENCODERS, Kind, Position, SubstitutionError, stands_alone
-from .variables import PREDEFINED, Declaration, Origin, Scope, TemplateSite, declarations, template_sites, usages
+from .variables import (PREDEFINED, Declaration, Origin, Scope, TemplateSite, auth_uses, declarations, template_sites,
+                        usages)
 
 HEADER_NAME = re.compile(HEADER_TOKEN)
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # every control character but the tab
@@ -94,12 +95,12 @@ def check_headers(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
     maps: list[tuple[Path, Any]] = [(("headers",), data.get("headers"))]
     endpoints = _dict(data.get("endpoints"))
     maps += [(("endpoints", e, "headers"), _dict(endpoints.get(e)).get("headers")) for e in endpoints]
-    auth = _dict(data.get("auth"))
-    method = AUTH_METHODS.get(str(auth.get("method")))
-    header_name = auth.get("header_name")
-    auth_header = (method.header(header_name if isinstance(header_name, str) else None) or "").lower() \
-        if method else ""
+    top = _auth_header(data.get("auth"))
+    own = {e: _auth_header(spec["auth"]) for e, spec in endpoints.items() if isinstance(spec, dict) and "auth" in spec}
     for path, headers in maps:
+        # A top-level header goes with every call, so it replaces every endpoint's auth header.
+        auth_headers = {top, *own.values()} if len(path) == 1 else {own.get(path[1], top)}
+        auth_headers.discard("")
         for name, value in _dict(headers).items():
             bad = _CONTROL.search(value) if isinstance(value, str) else None
             if bad:  # a raw line break would split the header, or end the request's head
@@ -112,9 +113,44 @@ def check_headers(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
                     yield _d("PS314", "Content-Type is application/json unless a JSON type (application/json, "
                                       "application/*+json) is given; this header is ignored", path + (name,),
                              warning=True, at_key=True)
-            elif auth_header and name.lower() == auth_header:
+            elif name.lower() in auth_headers:
                 yield _d("PS314", f"the auth method already sends {name}; this header would replace it",
                          path + (name,), warning=True, at_key=True)
+
+
+def _auth_header(spec: Any) -> str:
+    """The header an ``auth`` (the definition's or an endpoint's) sends, lowercased; "" for none."""
+    auth = _dict(spec)
+    method = AUTH_METHODS.get(str(auth.get("method")))
+    header_name = auth.get("header_name")
+    return (method.header(header_name if isinstance(header_name, str) else None) or "").lower() if method else ""
+
+
+def check_endpoint_auth(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    """An endpoint's own auth reads each of its method's variables from a secret custom field."""
+    custom = {spec["variable"]: spec for _, spec in _fields(data, "custom_fields")}
+    for name, spec in endpoints(data):
+        auth = _dict(spec.get("auth"))
+        method = AUTH_METHODS.get(str(auth.get("method")))
+        if method is None:
+            continue  # (none given, or one the schema reports)
+        base: Path = ("endpoints", name, "auth")
+        known = [v.name for v in method.variables]
+        fields = _dict(auth.get("fields"))
+        for variable, field in fields.items():
+            where = base + ("fields", variable)
+            if variable not in known:
+                yield _d("PS318", f"'{variable}' is not a variable of the {method.name} method", where, at_key=True,
+                         hint=f"it has {', '.join(known)}" if known else "it has none: leave fields out")
+            elif isinstance(field, str) and field not in custom:
+                yield _d("PS318", f"no custom field declares '{field}': an endpoint's credential comes from a secret "
+                                  "custom field", where, hint=did_you_mean(field, custom))
+            elif isinstance(field, str) and custom[field].get("secret") is not True:
+                yield _d("PS318", f"custom field '{field}' holds a credential: mark it secret: true", where)
+        for v in method.variables:
+            if v.required and v.name not in fields:
+                yield _d("PS318", f"the {method.name} method needs ${v.name}: name the secret custom field that holds "
+                                  f"it (fields: {{{v.name}: <field>}})", base + ("method",))
 
 
 def check_urls(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
@@ -267,7 +303,7 @@ def check_variable_uses(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
 
 
 def check_unused(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
-    used = {u.name for u in usages(data)}
+    used = {u.name for u in usages(data)} | {field for field, _, _ in auth_uses(data)}
     for d in _declared(data).values():
         # Auth variables are used by the auth method itself (the Authorization header).
         if d.origin is not Origin.AUTH and d.name not in used and d.name not in PREDEFINED:
@@ -361,13 +397,49 @@ def check_list_id(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
 
 
 def check_exists_on(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
-    """exists_on can only mean "use the list the request names" (list_id.from: request_body):
-    finding a list whose id the destination chose needs find_list, which is planned."""
-    create = _dict(_dict(data.get("endpoints")).get("create_list"))
-    if "exists_on" in create and _dict(create.get("list_id")).get("from") != "request_body":
-        yield _d("PS317", "exists_on needs list_id.from: request_body (the list the request names is then used); "
-                          "an id the destination chose cannot be found again yet", ("endpoints", "create_list",
-                                                                                    "exists_on"), at_key=True)
+    """How an existing list is found again: the list the request names (list_id.from:
+    request_body), or else find_list. exists_on without either could only create a second
+    list or fail; find_list beside a list the request names would never be needed."""
+    endpoints = _dict(data.get("endpoints"))
+    create = _dict(endpoints.get("create_list"))
+    named = _dict(create.get("list_id")).get("from") == "request_body"
+    finds = isinstance(endpoints.get("find_list"), dict)
+    if "exists_on" in create and not named and not finds:
+        yield _d("PS317", "exists_on with a list id the destination chooses needs find_list, to find the list that "
+                          "exists (or list_id.from: request_body, to use the list the request names)",
+                 ("endpoints", "create_list", "exists_on"), at_key=True)
+    if finds and named:
+        yield _d("PS317", "find_list is for a list id the destination chooses; with list_id.from: request_body the "
+                          "request names the list, and exists_on uses it as it is", ("endpoints", "find_list"),
+                 at_key=True)
+
+
+_STAND_IN = "\ue000"  # a private-use character: no path spells it
+
+
+def check_find_list_path(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
+    """find_list's JSONPath: variables only inside its quoted strings (where they are escaped,
+    so no value changes the path), never in a regular expression, and a valid path."""
+    for site in template_sites(data):
+        if site.role != "list_id":
+            continue
+        placeholders = site.lexed.placeholders
+        outside = [p for p in placeholders if p.position is not Position.JSONPATH_STRING]
+        for p in outside:
+            yield _d("PS309", f"${p.name} stands outside a quoted string of the JSONPath; a variable may stand only "
+                              "inside one ('…'), where its value is escaped", site.path, p.start)
+        if site.lexed.errors or outside:
+            continue
+        sample = "".join(p if isinstance(p, str) else _STAND_IN for p in site.lexed.parts)
+        try:
+            find_list_id(sample, None)
+        except JSONPathError as exc:
+            yield _d("PS309", str(exc).replace(sample, site.text), site.path)
+            continue
+        if any(_STAND_IN in pattern for pattern in regex_operands(sample)):
+            yield _d("PS309", "a variable stands in a regular expression (=~), where its value would be read as a "
+                              "pattern; compare with == instead", site.path,
+                     next(p.start for p in placeholders))
 
 
 def check_logo(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
@@ -420,7 +492,7 @@ def check_field_positions(data: dict, base_dir: FsPath | None) -> Iterator[Found
         elif origin_field and position is not Position.URL_ORIGIN:
             yield _d("PS304", f"${use.name} is a base URL (scheme://host[:port]); it may stand only at the very "
                               "start of a URL", use.site.path, use.offset)
-        if field is None or position in (Position.JSON_VALUE, Position.JSON_STRING):
+        if field is None or position in (Position.JSON_VALUE, Position.JSON_STRING, Position.JSONPATH):
             continue
         i, spec = field
         for j, option in enumerate(_list(spec.get("options"))):
@@ -450,6 +522,7 @@ CHECKS: tuple[Callable[[dict, FsPath | None], Iterator[Found]], ...] = (
     check_endpoints_for_type,
     check_fields,
     check_headers,
+    check_endpoint_auth,
     check_urls,
     check_template_syntax,
     check_json_templates,
@@ -462,6 +535,7 @@ CHECKS: tuple[Callable[[dict, FsPath | None], Iterator[Found]], ...] = (
     check_logo,
     check_field_positions,
     check_exists_on,
+    check_find_list_path,
     check_optional_identifiers,
 )
 

@@ -29,6 +29,8 @@ class CompiledEndpoint:
     # The item template without the members of missing optional identifiers, by which are
     # missing (only the combinations that can occur: each optional variable it uses).
     item_without: tuple[tuple[frozenset[str], Template], ...] = ()
+    # find_list: the JSONPath naming the list in its answer, variables in its quoted strings
+    list_path: Template | None = None
 
     @property
     def kind(self) -> EndpointKind:
@@ -107,6 +109,8 @@ def compile_endpoint(definition: Definition, spec: Endpoint) -> CompiledEndpoint
         batch_size=spec.batch_size,
         spec=spec,
         item_without=without,
+        list_path=Template.compile(spec.list_id.path, Kind.JSONPATH, f"{where}.list_id.path")
+        if spec.kind.answer == "find" and spec.list_id is not None else None,
     )
 
 

@@ -9,7 +9,12 @@ end to end before Amplitude reviews it:
 - each body is read back through its payload template (:mod:`portalspec.matching`): a body
   that does not fit is a 400 naming where it differs;
 - create_list creates a list and answers its id where the definition's ``list_id`` looks
-  for it; add/remove change that list's membership (404 for an unknown list); update_users
+  for it, remembering the cohort it was made for; a create of a list that exists already is
+  answered with the first ``exists_on`` status, as a real API answers it (a list the request
+  names, or, with find_list, one that find_list would find for the same cohort);
+- find_list answers the lists it holds, each with the cohort it was created for, so the
+  definition's path finds the cohort's list (or nothing: 404 for a path without a filter);
+- add/remove change a list's membership (404 for an unknown list); update_users
   sets or clears the cohort trait per user;
 - ``GET /_portalspec/state`` and ``GET /_portalspec/requests`` show what it holds and got;
 - faults can be injected (a seeded failure rate, a status, ``Retry-After``, latency)
@@ -43,6 +48,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request as WsgiRequest
 from werkzeug.wrappers import Response as WsgiResponse
 
+from .auth import Auth
 from .bodies import MAX_DEPTH, BodyError, read_json
 from .compiler import CompiledEndpoint
 from .diagnostics import InputError, PayloadMismatch, excerpt
@@ -50,14 +56,15 @@ from .headers import Headers
 from .inputs import load_values
 from .integration import Integration
 from .integration import compile as compile_definition
-from .jsonpath import JSONPathError, compile_path, find_list_id
+from .jsonpath import JSONPathError, compile_path, document_for, find_list_id, selects
 from .kinds import REMOVE
+from .macros import slugify
 from .masking import MASK
 from .matching import Captured, Column, PayloadMatcher, match_text, same_value
 from .model import Definition
 from .render import COHORT_VARIABLES
 from .store import REQUEST_LOG, Store, member_key
-from .template import Position, Slot, Template, as_text
+from .template import Position, Slot, SubstitutionError, Template, as_text
 from .validate import load
 from .values import Values
 
@@ -159,6 +166,7 @@ class _AuthCheck:
     header: str
     expected: Template | None  # a header template that carries a secret; None: the auth method's own
     description: str
+    auth: Auth | None = None  # the auth whose credentials the header carries (expected None)
 
 
 @dataclass(frozen=True)
@@ -221,6 +229,7 @@ class Destination:
         self._groups: list[list[_Route]] = []
         self._map = self._build_map()
         self._id_kind = self._list_id_kind()
+        self._creating = threading.Lock()
 
     # --- construction -------------------------------------------------------------
     def _build_map(self) -> Map:
@@ -243,11 +252,11 @@ class Destination:
         return Map(rules, converters={"seg": _Segment}, strict_slashes=False, merge_slashes=False)
 
     def _auth_checks(self, endpoint: CompiledEndpoint) -> tuple[_AuthCheck, ...]:
-        auth = self.definition.auth
+        auth = self.definition.auth_of(endpoint.spec)  # each endpoint's own credential, if it has one
         checks: list[_AuthCheck] = []
         overridden = {name.lower() for name, _ in endpoint.headers}
         if auth.header is not None and auth.header.lower() not in overridden:
-            checks.append(_AuthCheck(auth.header, None, auth.scheme.credential))
+            checks.append(_AuthCheck(auth.header, None, auth.scheme.credential, auth))
         secrets = self.definition.secret_variables
         for name, template in endpoint.headers:
             if template.names & secrets:
@@ -256,8 +265,7 @@ class Destination:
 
     def _secret_header_names(self) -> frozenset[str]:
         names = {"authorization"}
-        if self.definition.auth.header:
-            names.add(self.definition.auth.header.lower())
+        names.update(auth.header.lower() for auth in self.definition.auths if auth.header)
         for endpoint in self.integration.endpoints:
             names.update(n.lower() for n, t in endpoint.headers if t.names & self.definition.secret_variables)
         return frozenset(names)
@@ -499,7 +507,8 @@ class Destination:
                                f"{route.endpoint.batch_size}", name)
         kind = route.endpoint.kind
         answers: dict[str, Callable[[], _Outcome]] = {  # how each kind of endpoint is answered (kinds.KINDS)
-            "create": lambda: self._create(route, document),
+            "find": lambda: self._find(route, from_path, request.environ),
+            "create": lambda: self._create(route, document, captured.values),
             "add": lambda: self._membership(route, captured, name, adding=True),
             "remove": lambda: self._membership(route, captured, name, adding=False),
             "update": lambda: self._update(captured, name, kind.operations),
@@ -537,38 +546,131 @@ class Destination:
                 return f"no {check.header} header ({check.description} expected)"
             value = _wsgi_text(raw)  # senders (portalspec's transport among them) send UTF-8
             if check.expected is None:
-                if not self.definition.auth.scheme.accepts(value, self.env):
+                assert check.auth is not None
+                if not check.auth.accepts(value, self.env):
                     return f"{check.header} does not carry the expected {check.description}"
             elif match_text(check.expected, value, self.env) is None:
                 return f"{check.header} does not match {check.description}"
         return None
 
-    def _create_new_list(self, request: Any) -> Any:
+    def _create_new_list(self, request: Any, cohort: Mapping[str, Any]) -> Any:
         """A list with the next free id; creating is the check, so concurrent creates differ."""
         kind, prefix = self._id_kind
         number = self.store.next_list_number()
         while True:
             candidate: Any = number if kind is int else f"{prefix}{number}"
-            if self.store.create_list(candidate, request):
+            if self.store.create_list(candidate, request, cohort):
                 return candidate
             number += 1
 
-    def _create(self, route: _Route, document: Any) -> _Outcome:
+    # --- finding lists (find_list) ----------------------------------------------------
+    def _cohort(self, captured: Mapping[str, Any]) -> dict[str, Any]:
+        """The cohort variables a create_list body carried (its slug derived from its name)."""
+        cohort = {name: captured[name] for name in COHORT_VARIABLES if name in captured}
+        if "amp_cohort_name" in cohort and "amplitude_cohort_name" not in cohort:
+            cohort["amplitude_cohort_name"] = slugify(as_text(cohort["amp_cohort_name"]))
+        return cohort
+
+    def _list_env(self, cohort: Mapping[str, Any]) -> dict[str, Any]:
+        """What find_list's templates read for a list: the fields, then the values file's cohort,
+        then the cohort the list was created for."""
+        return {**self.env, **self.hints, **cohort}
+
+    def _find_path(self, cohort: Mapping[str, Any], *, shape: bool = False) -> str | None:
+        """find_list's JSONPath for a list of ``cohort`` (None: it names a variable the list
+        does not know). ``shape``: any values, for the path's structure alone."""
+        find = self.integration.endpoint("find_list")
+        if find is None or find.list_path is None:
+            return None
+        env = self._list_env(cohort)
+        if shape:
+            env = {**{name: "" for name in find.list_path.names}, **env}
+        try:
+            return find.list_path.render(env)
+        except (KeyError, SubstitutionError):
+            return None
+
+    def _same_list(self, cohort: Mapping[str, Any]) -> Any:
+        """The id of a held list that find_list would find for ``cohort``, if any."""
+        path = self._find_path(cohort)
+        find = self.integration.endpoint("find_list")
+        if path is None or find is None:
+            return None
+        names = find.url.names & frozenset(COHORT_VARIABLES)
+        env = self._list_env(cohort)
+        for list_id, held in self.store.lists():
+            other = self._list_env(held)
+            if self._find_path(held) == path and all(same_value(other.get(n), env.get(n)) for n in names):
+                return list_id
+        return None
+
+    def _find(self, route: _Route, from_path: Mapping[str, str], environ: Mapping[str, Any]) -> _Outcome:
+        """The lists it holds that the request's URL (its cohort variables) asks for, each
+        answered with the cohort it was created for, so the definition's path picks the one."""
+        name = route.endpoint.name
+        asked = self._url_values(route.endpoint, environ)
+        if asked is None:
+            return _error(400, f"the query does not match the {name} URL template", name)
+        asked = {k: v for k, v in {**asked, **from_path}.items() if k in COHORT_VARIABLES}
+        entries: list[tuple[str, Any]] = []
+        for list_id, cohort in self.store.lists():
+            env = self._list_env(cohort)
+            path = self._find_path(cohort)
+            if path is not None and all(same_value(env.get(k), v) for k, v in asked.items()):
+                entries.append((path, list_id))
+        shape = self._find_path({}, shape=True)
+        assert shape is not None and route.endpoint.list_path is not None  # (the compiler sets it for find_list)
+        try:
+            if not entries and not selects(shape):  # a lookup of one list that is not there
+                return _error(404, "no such list", name)
+            return _Outcome(200, document_for(shape, entries), name)
+        except JSONPathError as exc:
+            return _error(500, f"cannot answer find_list at '{_spelling(route.endpoint.list_path)}': {exc}", name)
+
+    def _url_values(self, endpoint: CompiledEndpoint, environ: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The variables in the request's query, read through the URL template's query (None:
+        it does not fit)."""
+        parts = list(endpoint.url.parts)
+        start = next((i for i, p in enumerate(parts) if isinstance(p, str) and "?" in p), None)
+        if start is None:
+            return {}
+        first = parts[start]
+        assert isinstance(first, str)
+        query: list[Any] = [first.split("?", 1)[1], *parts[start + 1:]]
+        regex, names = [], []
+        for part in query:
+            if isinstance(part, str):
+                regex.append(re.escape(part.split("#", 1)[0]))
+            else:
+                names.append(part.name)
+                regex.append("([^&#]*)")
+        found = re.fullmatch("".join(regex), _wsgi_text(environ.get("QUERY_STRING", "")))
+        if found is None:
+            return None
+        return {variable: unquote(value) for variable, value in zip(names, found.groups())}
+
+    def _create(self, route: _Route, document: Any, captured: Mapping[str, Any]) -> _Outcome:
         spec = route.endpoint.spec.list_id
         assert spec is not None  # the checks require list_id on create_list
         masked = self._mask_json(document)
+        cohort = self._cohort(captured)
+        exists_on = route.endpoint.spec.exists_on
         if spec.source == "request_body":
             try:
                 list_id = find_list_id(spec.path, document)
             except JSONPathError as exc:
                 return _error(400, f"no list id in the request: {exc}", "create_list")
-            if not self.store.create_list(list_id, masked):
+            if not self.store.create_list(list_id, masked, cohort):
                 # As a real API would: the sender learns the list is there (and keeps it as it is),
                 # with the status the definition says such an API answers (exists_on), else 409.
-                status = next(iter(route.endpoint.spec.exists_on), 409)
+                status = next(iter(exists_on), 409)
                 return _error(status, f"a list '{as_text(list_id)}' exists already", "create_list", list_id=list_id)
             return _Outcome(200, {}, "create_list")
-        list_id = self._create_new_list(masked)
+        with self._creating:  # the look and the create as one, so two concurrent creates make one list
+            same = self._same_list(cohort) if exists_on else None
+            if same is not None:  # an API that refuses a second list of one name (exists_on says how)
+                return _error(exists_on[0], f"a list for this cohort exists already ({as_text(same)})", "create_list")
+            list_id = self._create_new_list(masked, cohort)
         if spec.source == "response_header":
             return _Outcome(200, {}, "create_list", headers=((spec.path, as_text(list_id)),))
         example = route.endpoint.spec.example_response

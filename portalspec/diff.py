@@ -310,7 +310,14 @@ class _Differ:
     def endpoints(self, old: dict, new: dict) -> None:
         for name in list(dict.fromkeys([*old, *new])):
             path: Path = ("endpoints", name)
-            if name not in new:
+            optional = name in KINDS and KINDS[name].optional  # find_list: a lookup, not the type's shape
+            if name not in new and optional:
+                self.add(Impact.RISKY, "lookup-removed", f"endpoint {name} removed: a sync whose state is lost "
+                         "creates a second list instead of finding the first", path, ("endpoints",))
+            elif name not in old and optional:
+                self.add(Impact.SAFE, "lookup-added", f"endpoint {name} added: lists that exist are found",
+                         ("endpoints",), path)
+            elif name not in new:
                 self.add(Impact.BREAKING, "endpoint-removed", f"endpoint {name} removed", path, ("endpoints",))
             elif name not in old:
                 self.add(Impact.BREAKING, "endpoint-added", f"endpoint {name} added", ("endpoints",), path)

@@ -1,6 +1,8 @@
 """The portal's Testing tab, as a library: send create_list, read the list id from its
 response, then send the add and remove batches (or the update batches), and report what
 happened — a value (:class:`EndpointTestReport`) that shows itself as text or as JSON.
+A definition with find_list is looked up first, as a sync does: a list found is used (create_list
+is not sent), and an ``exists_on`` answer to create_list asks find_list again.
 
 Like the Testing tab it shows rather than recovers: nothing is retried, a failed batch does
 not stop the next one, and when create_list yields no list id the batches are not sent (they
@@ -15,13 +17,15 @@ from typing import Any, Iterable
 
 from .diagnostics import InputError, excerpt
 from .integration import Integration
+from .kinds import BATCH_ENDPOINTS
 from .macros import MacroContext
 from .masking import Masker
-from .render import BoundIntegration
+from .render import NOT_FOUND, BoundIntegration
 from .request import Request
 from .transport import Response, Transport, TransportError, classify, rebase
 from .values import UserSource, Values
 
+_FINDS_LISTS = ("find_list", "create_list")  # the steps that yield a list id, not carry users
 EXCERPT = 200
 FULL_BODY = 2000  # how much of a response is shown when the list id could not be read from it
 
@@ -52,14 +56,14 @@ class StepResult:
             "elapsed_ms": None if self.elapsed is None else round(self.elapsed * 1000, 1),
             "reason": self.reason, "message": self.message, "excerpt": self.excerpt,
             "retry_after": self.retry_after,
-            **({"list_id": self.list_id} if self.endpoint == "create_list" else {}),
+            **({"list_id": self.list_id} if self.endpoint in _FINDS_LISTS else {}),
             **({"response_body": self.response_body} if self.response_body is not None else {}),
         }
 
     def to_text(self) -> list[str]:
-        mark = "ok  " if self.ok else ("--  " if not self.sent else "FAIL")
+        mark = ("ok  " if self.sent else "skip") if self.ok else ("--  " if not self.sent else "FAIL")
         what = f"{self.method} {self.url}" if self.sent else "not sent"
-        batch = self.endpoint != "create_list" and self.sent
+        batch = self.endpoint not in _FINDS_LISTS and self.sent
         users = f"  ({self.users} user{'s' * (self.users != 1)})" if batch else ""
         lines = [f"[{mark}] {self.endpoint:<13} {what}{users}"]
         if not self.sent:
@@ -74,7 +78,7 @@ class StepResult:
         lines.append(head + (f": {self.message}" if self.message else ""))
         if self.excerpt:
             lines.append(f"         response: {self.excerpt}")
-        if self.endpoint == "create_list" and self.list_id is not None:
+        if self.endpoint in _FINDS_LISTS and self.list_id is not None:
             lines.append(f"         $list_id = {self.list_id!r}" if isinstance(self.list_id, str)
                          else f"         $list_id = {self.list_id}")
         if self.response_body is not None and self.response_body != self.excerpt:
@@ -143,6 +147,28 @@ def _read_list_id(bound: BoundIntegration, step: StepResult, request: Request, r
     return replace(step, list_id=found)
 
 
+def _find_list(bound: BoundIntegration, transport: Transport, masker: Masker, integration: Integration
+               ) -> StepResult:
+    """find_list, sent and read: ok with the list id when found, ok without one when there is
+    none (a 404, or nothing at the path); not ok when the answer cannot say."""
+    request = bound.find_list()
+    step, response = _send(request, transport, masker, integration)
+    if response is None or not (step.ok or response.status == NOT_FOUND):
+        return step
+    try:
+        found = bound.list_found(response)
+    except InputError as exc:
+        return replace(step, ok=False, reason="no answer", message=masker(str(exc)),
+                       response_body=excerpt(response.text, FULL_BODY, redact=masker, fold_space=False))
+    if found is None:
+        return replace(step, ok=True, message="no such list yet: create_list creates it")
+    return replace(step, list_id=found, message="the list exists: it is used as it is")
+
+
+def _not_sent(endpoint: str, method: str, why: str, ok: bool = False) -> StepResult:
+    return StepResult(endpoint, method, "", 0, sent=False, ok=ok, reason="not sent", message=why)
+
+
 def run_endpoint_test(integration: Integration, values: Values, users: Iterable[Any] = (), *,
                       transport: Transport, context: MacroContext | None = None) -> EndpointTestReport:
     """Send the test requests of ``integration`` through ``transport`` and report each.
@@ -156,25 +182,48 @@ def run_endpoint_test(integration: Integration, values: Values, users: Iterable[
     masker = bound.masker
     steps: list[StepResult] = []
     list_id: str | int | None = None
-    if integration.endpoint("create_list") is not None:
-        request = next(bound.requests(users, endpoint="create_list"))
-        step, response = _send(request, transport, masker, integration)
-        if bound.list_exists(response):  # create_list.exists_on: the list is there already; use it
-            step = replace(step, ok=True, reason=f"{step.reason}: the list exists already (exists_on)")
-        if step.ok and response is not None:
-            step = _read_list_id(bound, step, request, response, masker)
-            list_id = step.list_id
-        steps.append(step)
+    create = integration.endpoint("create_list")
+    if create is not None:
+        cohort = bound.for_users(users)  # the test CSV may name the cohort
+        looked = integration.endpoint("find_list") is not None
+        if looked:
+            steps.append(_find_list(cohort, transport, masker, integration))
+            list_id = steps[-1].list_id
+        if list_id is not None:
+            steps.append(_not_sent("create_list", create.method, "find_list found the list; it is used as it is",
+                                   ok=True))
+        elif not looked or steps[-1].ok:
+            request = cohort.create_list()
+            step, response = _send(request, transport, masker, integration)
+            exists = cohort.says_exists(response)
+            if exists:  # create_list.exists_on: the list is there already; use it
+                step = replace(step, ok=True, reason=f"{step.reason}: the list exists already (exists_on)")
+            if response is not None and (cohort.list_exists(response) or (step.ok and not exists)):
+                step = _read_list_id(cohort, step, request, response, masker)
+                list_id = step.list_id
+            steps.append(step)
+            if exists and list_id is None:  # an id the destination chose: find_list finds it
+                steps.append(_find_list(cohort, transport, masker, integration))
+                list_id = steps[-1].list_id
+                if steps[-1].ok and list_id is None:
+                    steps[-1] = replace(steps[-1], ok=False, reason="not found",
+                                        message="create_list said the list exists (exists_on), but find_list "
+                                                "does not find it")
+        else:
+            steps.append(_not_sent("create_list", create.method,
+                                   "find_list could not say whether the list exists, so it is not created again"))
         if list_id is None:
-            why = "create_list's response held no list id" if step.reason == "no list id" else "create_list failed"
+            last = steps[-1]
+            why = "create_list's response held no list id" if last.reason == "no list id" else \
+                "create_list failed" if last.endpoint == "create_list" else "no list was found or created"
             for endpoint in integration.endpoints:
                 if endpoint.kind.list_scoped:
-                    steps.append(StepResult(endpoint.name, endpoint.method, "", 0, sent=False, ok=False, reason="not sent",
-                                            message=f"{why}, so there is no $list_id to send it with"))
+                    steps.append(_not_sent(endpoint.name, endpoint.method,
+                                           f"{why}, so there is no $list_id to send it with"))
             return EndpointTestReport(definition.name, transport.base_url, tuple(steps))
     for request in bound.requests(users, list_id=list_id):
-        if request.endpoint == "create_list":
-            continue  # sent above; rendering the lifecycle yields it again
+        if request.endpoint not in BATCH_ENDPOINTS:
+            continue  # find_list and create_list were sent above; rendering the lifecycle yields them again
         step, _ = _send(request, transport, masker, integration)
         steps.append(step)
     return EndpointTestReport(definition.name, transport.base_url, tuple(steps), list_id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .diagnostics import Diagnostic, Path, Severity
+from .kinds import BATCH_ENDPOINTS
 from .rawdata import as_dict as _dict
 from .rawdata import as_list as _list
 from .rawdata import endpoints as _endpoints
@@ -128,7 +129,7 @@ def _per_user(data: dict[str, Any]) -> Iterator[Where]:
 
 def _no_body(data: dict[str, Any]) -> Iterator[Where]:
     for name, spec in _endpoints(data):
-        if name != "create_list" and "payload" not in spec:
+        if name in BATCH_ENDPOINTS and "payload" not in spec:  # (create_list needs one; find_list is a GET)
             yield ("endpoints", name), None
 
 
@@ -153,6 +154,17 @@ def _body_limits(data: dict[str, Any]) -> Iterator[Where]:
 def _exists_on(data: dict[str, Any]) -> Iterator[Where]:
     if "exists_on" in _dict(_dict(data.get("endpoints")).get("create_list")):
         yield ("endpoints", "create_list", "exists_on"), None
+
+
+def _find_list(data: dict[str, Any]) -> Iterator[Where]:
+    if "find_list" in _dict(data.get("endpoints")):
+        yield ("endpoints", "find_list"), None
+
+
+def _endpoint_auth(data: dict[str, Any]) -> Iterator[Where]:
+    for name, spec in _endpoints(data):
+        if "auth" in spec:
+            yield ("endpoints", name, "auth"), None
 
 
 def _rate_limits(data: dict[str, Any]) -> Iterator[Where]:
@@ -185,8 +197,11 @@ EXTENSIONS: tuple[Extension, ...] = (
     Extension("PS513", "a request without a body", "a payload holding $items", _no_body, at_key=True),
     Extension("PS514", "$items in the URL's query string", "$items in the payload", _query_items),
     Extension("PS516", "statuses meaning the list exists already (exists_on)", None, _exists_on, at_key=True),
+    Extension("PS517", "a find_list endpoint (finding a list that exists already)", None, _find_list, at_key=True),
     Extension("PS518", "a rate limit", "none: Amplitude retries after a 429", _rate_limits, at_key=True),
     Extension("PS519", "a body-size limit that splits batches", "a smaller batch_size", _body_limits),
+    Extension("PS520", "an endpoint's own auth (a second credential)",
+              "none: the portal has one auth method for every call", _endpoint_auth, at_key=True),
 )
 
 

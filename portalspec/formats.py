@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
-from .auth import method_of_credential
+from .auth import credential_of
 from .masking import MASK
 
 
@@ -74,9 +74,13 @@ def _used_secrets(request: Shown) -> list[str]:
 
 
 def _secret_names(variable: str) -> list[str]:
-    # A derived credential (basic auth's) is masked as one; curl rebuilds it from its variables.
-    method = method_of_credential(variable)
-    return [v.name for v in method.variables] if method is not None else [variable]
+    # A derived credential (basic auth's) is masked as one; curl rebuilds it from the variables
+    # it is read from (an endpoint's own auth reads custom fields).
+    found = credential_of(variable)
+    if found is None:
+        return [variable]
+    method, named = found
+    return [named[v.name] for v in method.variables if v.name in named]
 
 
 def _shell(request: Shown, text: str, prefix: str) -> str:
@@ -97,16 +101,21 @@ def curl_exports(request: Shown, env_prefix: str = "") -> list[str]:
     return ["# Secrets are masked; export them first:"] + [f"#   export {n}='...'" for n in names]
 
 
+def _shell_names(prefix: str, named: Mapping[str, str]) -> Callable[[str], str]:
+    """A method variable → the shell variable of what it is read from ("" for none)."""
+    return lambda variable: env_name(prefix, named[variable]) if variable in named else ""
+
+
 def to_curl(request: Shown, env_prefix: str = "", *, exports: bool = True) -> str:
     """A runnable curl command; every part quoted for a POSIX shell whatever it contains."""
     lines = curl_exports(request, env_prefix) if exports else []
     # --globoff: [] and {} in a URL are text, not curl's globbing; --path-as-is: send the path
     # exactly as rendered.
     parts = [f"curl --globoff --path-as-is -X {request.method} {_shell(request, request.url, env_prefix)}"]
-    credentials = [(method, s) for s, v in request.masked if (method := method_of_credential(v)) is not None]
+    credentials = [(found, s) for s, v in request.masked if (found := credential_of(v)) is not None]
     for name, value in request.headers:
-        option = next((o for method, sentinel in credentials
-                       if (o := method.curl(value, sentinel, lambda n: env_name(env_prefix, n))) is not None), None)
+        option = next((o for (method, named), sentinel in credentials
+                       if (o := method.curl(value, sentinel, _shell_names(env_prefix, named))) is not None), None)
         if option is not None:
             parts.append(option)
         elif not value.strip(" \t"):

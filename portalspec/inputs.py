@@ -532,8 +532,8 @@ def _json_lines(name: str, definition: Definition, values: Values) -> UserSource
             columns.append(column)
         # The key is the user_id; when a mapping reads it too, its column (checked just above
         # for None and "") is that list already.
-        ids: list[Any] = next((c for (_, prop), c in zip(wanted, columns) if prop == "user_id"), []) \
-            or list(map(dict.get, records, itertools.repeat("user_id")))
+        reused = [c for (_, prop), c in zip(wanted, columns) if prop == "user_id"]
+        ids: list[Any] = reused[0] if reused else list(map(dict.get, records, itertools.repeat("user_id")))
         if set(map(type, ids)) != {str} or "" in ids:
             return None
         return [_members(op, names, columns, ids, Refs("user_id ", ids), a, b) for op, a, b in _runs(operations)]

@@ -1,15 +1,21 @@
 """Finding the list id in a response with the definition's JSONPath (``listId``,
 ``$.listId``, ``response.data.id``). The checks use it on ``example_response``; rendering and
 sending use it on real responses, so both read a path the same way.
+
+find_list's path may filter a destination's lists by the cohort's name
+(``$.items[?(@.name == '[Amplitude] $amp_cohort_name')].key``): :func:`find_values` finds
+every match (none means "not found"), and :func:`document_for` builds what a destination
+listing its lists answers, so ``portalspec serve`` can answer any such path.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Sequence
 
+from jsonpath_ng import Child, Fields, Index, Root, This
 from jsonpath_ng.ext import parse as _parse
-from jsonpath_ng.jsonpath import Child, Fields, Index, Root
+from jsonpath_ng.ext.filter import Expression, Filter
 
 _UNSET = object()
 
@@ -30,15 +36,21 @@ def compile_path(path: str) -> Any:
         raise JSONPathError(f"'{path}' is not a valid JSONPath: {exc}", about_document=False) from None
 
 
-def find_list_id(path: str, document: Any = _UNSET) -> str | int | float:
-    """The single string or number at ``path`` in ``document`` (only checks the path if none)."""
+def find_values(path: str, document: Any) -> list[Any]:
+    """Every value ``path`` finds in ``document``, in document order."""
     expr = compile_path(path)
-    if document is _UNSET or document is None:
-        return ""
     try:
-        found = [m.value for m in expr.find(document)]
+        return [m.value for m in expr.find(document)]
     except Exception as exc:  # a filter comparing incomparable values, say
         raise JSONPathError(f"'{path}' cannot be evaluated on the response: {exc}", about_document=True) from None
+
+
+def find_list_id(path: str, document: Any = _UNSET) -> str | int | float:
+    """The single string or number at ``path`` in ``document`` (only checks the path if none)."""
+    compile_path(path)
+    if document is _UNSET or document is None:
+        return ""
+    found = find_values(path, document)
     if len(found) != 1:
         what = "nothing" if not found else f"{len(found)} values"
         raise JSONPathError(f"list_id path '{path}' finds {what} in the response; it must find exactly one id",
@@ -71,3 +83,106 @@ def path_steps(path: str) -> tuple[str | int, ...] | None:
         return None
 
     return steps(compile_path(path))
+
+
+def regex_operands(path: str) -> list[str]:
+    """The text of every regular expression the path's filters match with (``=~``)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Expression) and node.op == "=~":
+            found.append(str(node.value))
+        for child in (getattr(node, "left", None), getattr(node, "right", None), getattr(node, "target", None),
+                      *getattr(node, "expressions", ())):
+            if child is not None:
+                walk(child)
+
+    walk(compile_path(path))
+    return found
+
+
+# --- answering a path (portalspec serve) -------------------------------------------------
+
+Step = tuple[str, Any]  # ("field", name) | ("index", n) | ("filter", ((field names, value), ...))
+
+
+def _fields(node: Any, path: str) -> tuple[str, ...]:
+    """The field names of ``@.a.b`` (a filter's target)."""
+    if isinstance(node, Child):
+        return _fields(node.left, path) + _fields(node.right, path)
+    if isinstance(node, This):
+        return ()
+    if isinstance(node, Fields) and len(node.fields) == 1:
+        return (node.fields[0],)
+    raise JSONPathError(f"'{path}': a filter on {node} cannot be answered", about_document=False)
+
+
+def _steps(node: Any, path: str) -> list[Step]:
+    if isinstance(node, Child):
+        return _steps(node.left, path) + _steps(node.right, path)
+    if isinstance(node, (Root, This)):
+        return []
+    if isinstance(node, Fields) and len(node.fields) == 1 and node.fields[0] != "*":
+        return [("field", node.fields[0])]
+    indices = getattr(node, "indices", None) or (getattr(node, "index", None),)
+    if isinstance(node, Index) and len(indices) == 1 and isinstance(indices[0], int) and 0 <= indices[0] < 100:
+        return [("index", indices[0])]
+    if isinstance(node, Filter):
+        conditions = []
+        for expression in node.expressions:
+            if not isinstance(expression, Expression) or expression.op not in (None, "==", "="):
+                raise JSONPathError(f"'{path}': only equality filters ([?(@.name == '…')]) can be answered",
+                                    about_document=False)
+            conditions.append((_fields(expression.target, path), True if expression.op is None else expression.value))
+        return [("filter", tuple(conditions))]
+    raise JSONPathError(f"'{path}': {node} cannot be answered (fields, indexes and equality filters can)",
+                        about_document=False)
+
+
+def _merge(element: Any, fields: tuple[str, ...], value: Any, path: str) -> Any:
+    """``element`` with ``value`` at ``fields`` (what a filter condition requires of it)."""
+    if not fields:
+        if element is not None and element != value:
+            raise JSONPathError(f"'{path}': a filter condition and the list id need the same place",
+                                about_document=False)
+        return value
+    if element is None:
+        element = {}
+    if not isinstance(element, dict):
+        raise JSONPathError(f"'{path}': a filter condition on a value that is not an object", about_document=False)
+    return {**element, fields[0]: _merge(element.get(fields[0]), fields[1:], value, path)}
+
+
+def _build(shape: list[Step], entries: list[tuple[list[Step], Any]], path: str) -> Any:
+    if not shape:
+        return entries[0][1] if entries else None  # no filter tells them apart: the first
+    kind, arg = shape[0]
+    rest = [(steps[1:], value) for steps, value in entries]
+    if kind == "field":
+        return {arg: _build(shape[1:], rest, path)}
+    if kind == "index":
+        return [{} for _ in range(arg)] + [_build(shape[1:], rest, path)]
+    elements = []
+    for steps, value in entries:  # a filter: one element per entry, each satisfying its own conditions
+        element = _build(shape[1:], [(steps[1:], value)], path)
+        for fields, wanted in steps[0][1]:
+            element = _merge(element, fields, wanted, path)
+        elements.append(element)
+    return elements
+
+
+def selects(path: str) -> bool:
+    """The path picks among several with a filter (it finds nothing when none fits)."""
+    return any(kind == "filter" for kind, _ in _steps(compile_path(path), path))
+
+
+def document_for(shape: str, entries: Sequence[tuple[str, Any]]) -> Any:
+    """A JSON document in which each entry's path (``shape`` with its own values in the
+    filters) finds exactly its value: what a destination answers when it lists what it holds.
+    ``shape`` gives the structure when there is no entry (a filter then finds an empty list).
+    Raises :class:`JSONPathError` for a path that cannot be answered so."""
+    template = _steps(compile_path(shape), shape)
+    steps = [(_steps(compile_path(path), path), value) for path, value in entries]
+    if any([kind for kind, _ in s] != [kind for kind, _ in template] for s, _ in steps):
+        raise JSONPathError(f"'{shape}': the entries' paths differ in structure", about_document=False)
+    return _build(template, steps, shape)

@@ -25,8 +25,9 @@ class EndpointKind:
     type: str  # the definition type that needs this endpoint (and the only one that may have it)
     operations: tuple[str, ...]  # the users it carries; () for an endpoint that carries none
     list_scoped: bool  # it sends to the list create_list made, so it may use $list_id
-    answer: str  # how serve answers it: "create", "add", "remove" or "update"
+    answer: str  # how serve answers it: "find", "create", "add", "remove" or "update"
     summary: str
+    optional: bool = False  # a definition of its type may leave it out
 
     @property
     def batch(self) -> bool:
@@ -35,6 +36,9 @@ class EndpointKind:
 
 
 KINDS: Mapping[str, EndpointKind] = {k.name: k for k in (
+    EndpointKind("find_list", "list", (), False, "find",
+                 "finds the cohort's list when it exists already (before creating, and after an exists_on "
+                 "status); its response holds the list id", optional=True),
     EndpointKind("create_list", "list", (), False, "create",
                  "creates the destination's list for a cohort; its response holds the list id"),
     EndpointKind("add_users", "list", (ADD,), True, "add", "adds users entering the cohort to the list"),
@@ -43,14 +47,15 @@ KINDS: Mapping[str, EndpointKind] = {k.name: k for k in (
                  "sets the cohort's true/false trait on users entering and leaving it"),
 )}
 
-ENDPOINTS = tuple(KINDS)  # in the order of a sync: create, then add, then remove
+ENDPOINTS = tuple(KINDS)  # in the order of a sync: find, create, then add, then remove
 BATCH_ENDPOINTS = tuple(name for name, kind in KINDS.items() if kind.batch)
 LIST_SCOPED = tuple(name for name, kind in KINDS.items() if kind.list_scoped)
 
 
 def endpoints_of(type_: str) -> tuple[str, ...]:
-    """The endpoints a definition of ``type_`` must have (and the only ones it may have)."""
-    return tuple(name for name, kind in KINDS.items() if kind.type == type_)
+    """The endpoints a definition of ``type_`` must have (the only ones it may have are these
+    and the optional ones of its type)."""
+    return tuple(name for name, kind in KINDS.items() if kind.type == type_ and not kind.optional)
 
 
 def endpoint_for(type_: str, operation: str) -> str:

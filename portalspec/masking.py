@@ -11,7 +11,8 @@ fields) and knows every spelling of a secret that a transport can produce:
 - JSON with non-ASCII escaped (``\\u00e9``), and with ``/`` escaped as ``\\/`` (PHP, Java);
 - percent-encoding in upper and lower case, and form encoding (space as ``+``);
 - the bytes' ``repr`` (``b'...\\xc3\\xa9'``), as a traceback or a log of bytes shows them;
-- the derived forms its auth method declares (basic auth's base64 credential).
+- the derived forms its auth methods declare (basic auth's base64 credential), the
+  definition's and each endpoint's own.
 
 Apply it to a whole text *before* cutting it (:func:`portalspec.diagnostics.excerpt` takes
 it): a cut can leave part of a secret that no spelling matches any more.
@@ -77,9 +78,10 @@ class Masker:
         transforms change them, the ``sent`` values too."""
         secrets = [as_text(values.get(name, "")) for values in (env, sent or {})
                    for name in sorted(definition.secret_variables)]
-        derived: tuple[str, ...] = ()
-        if any(as_text(env.get(name, "")) for name in definition.auth.variables):
-            derived = definition.auth.scheme.derived(env)
+        derived: list[str] = []
+        for auth in definition.auths:  # the definition's, and each endpoint's own
+            if any(as_text(env.get(name, "")) for name in auth.variables):
+                derived += auth.derived(env)
         return cls.for_secrets(secrets, derived)
 
     def __call__(self, text: str) -> str:

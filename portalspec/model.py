@@ -99,13 +99,14 @@ class Endpoint:
     item_template: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     errors: tuple[ErrorClassification, ...] = ()
-    list_id: ListIdSpec | None = None  # create_list only
+    list_id: ListIdSpec | None = None  # create_list and find_list (whose path is a template)
     example_response_json: str | None = None  # create_list only
     rate_limit: RateLimit | None = None
     exists_on: tuple[int, ...] = ()  # create_list: statuses meaning "the list is there already"
     items_separator: str = _DEFAULT_SEPARATOR  # $items as a URL query value
     max_url_bytes: int = _DEFAULT_MAX_URL
     max_body_bytes: int | None = None
+    auth: Auth | None = None  # its own auth (beyond the portal's form); None: the definition's
 
     @property
     def kind(self) -> EndpointKind:
@@ -144,8 +145,17 @@ class Definition:
         return next((e for e in self.endpoints if e.name == name), None)
 
     @property
+    def auths(self) -> tuple[Auth, ...]:
+        """The definition's auth, then each endpoint's own."""
+        return (self.auth,) + tuple(e.auth for e in self.endpoints if e.auth is not None)
+
+    def auth_of(self, endpoint: Endpoint) -> Auth:
+        """The auth ``endpoint`` sends: its own, else the definition's."""
+        return endpoint.auth if endpoint.auth is not None else self.auth
+
+    @property
     def secret_variables(self) -> frozenset[str]:
-        return frozenset(self.auth.variables) | {f.variable for f in self.custom_fields if f.secret}
+        return frozenset().union(*(a.variables for a in self.auths)) | {f.variable for f in self.custom_fields if f.secret}
 
 
 def _options(spec: dict) -> tuple[FieldOption, ...]:
@@ -165,12 +175,16 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
+def _auth(spec: dict) -> Auth:
+    return Auth(spec["method"], spec.get("header_name"), tuple((str(k), str(v)) for k, v in spec.get("fields", {}).items()))
+
+
 def _endpoint(name: str, spec: dict) -> Endpoint:
     list_id = spec.get("list_id")
-    owner = "create_list" if name == "create_list" else "batch_endpoint"  # its schema under $defs
+    owner = name if name in ("create_list", "find_list") else "batch_endpoint"  # its schema under $defs
     return Endpoint(
         name=name,
-        method=spec["method"],
+        method=spec["method"] if "method" in spec else default(owner, "method"),
         url=spec["url"],
         payload=spec.get("payload"),
         headers=_headers(spec, owner),
@@ -186,17 +200,17 @@ def _endpoint(name: str, spec: dict) -> Endpoint:
         items_separator=spec.get("items_separator", _DEFAULT_SEPARATOR),
         max_url_bytes=int(spec.get("max_url_bytes", _DEFAULT_MAX_URL)),
         max_body_bytes=int(spec["max_body_bytes"]) if spec.get("max_body_bytes") is not None else None,
+        auth=_auth(spec["auth"]) if isinstance(spec.get("auth"), dict) else None,
     )
 
 
 def definition_from_data(data: dict, source: SourceMap | None = None) -> Definition:
     """Build the immutable model from data that passed validation."""
-    auth = data["auth"]
     return Definition(
         name=data["name"],
         display_name=data["display_name"],
         type=data["type"],
-        auth=Auth(auth["method"], auth.get("header_name")),
+        auth=_auth(data["auth"]),
         endpoints=tuple(_endpoint(n, data["endpoints"][n]) for n in ENDPOINTS if n in data["endpoints"]),
         headers=_headers(data, None),
         custom_fields=tuple(

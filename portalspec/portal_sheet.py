@@ -46,6 +46,11 @@ class SheetSection:
 
 def _endpoint_rows(endpoint: Endpoint) -> list[SheetRow]:
     rows = [SheetRow("Method", endpoint.method), SheetRow("URL", endpoint.url)]
+    if endpoint.auth is not None:
+        credentials = ", ".join(f"{variable}: ${field}" for variable, field in endpoint.auth.fields)
+        rows.append(SheetRow("Authentication (this endpoint)", AUTH_NAMES.get(endpoint.auth.method, endpoint.auth.method)
+                             + (f" ({credentials})" if credentials else ""),
+                             "an endpoint's own auth; the portal has one method for all API calls"))
     rows += [SheetRow(f"Header: {name}", value, "an endpoint header; the portal has Additional Headers only, "
                       "for every call") for name, value in endpoint.headers]
     rows.append(SheetRow("Payload", (endpoint.payload or "").strip(),
@@ -110,6 +115,6 @@ def portal_sheet(definition: Definition) -> list[SheetSection]:
         sections.append(SheetSection(f"Mapping field {n}: {m.mapping_display_name}", tuple(rows)))
     for name in KINDS:
         endpoint = d.endpoint(name)
-        if endpoint is not None:
+        if endpoint is not None and name in ENDPOINT_TITLES:  # (find_list has no place in the portal's form)
             sections.append(SheetSection(ENDPOINT_TITLES.get(name, name), tuple(_endpoint_rows(endpoint))))
     return sections

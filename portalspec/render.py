@@ -5,14 +5,16 @@ no I/O; the clock and randomness come only through :class:`MacroContext`.
 and sync all build theirs through it, so they cannot disagree. It holds the resolved fields,
 the cohort and the masker once, and offers
 
+- :meth:`~BoundIntegration.find_list` and :meth:`~BoundIntegration.list_found` — the
+  find_list request, and the list its answer names (None: there is none);
 - :meth:`~BoundIntegration.create_list` — the create_list request;
 - :meth:`~BoundIntegration.batch` — exactly one request for the batch of members it is given
   (splitting into batches happens before it);
 - :meth:`~BoundIntegration.requests` — a whole sync's requests from users (``render``);
 - :meth:`~BoundIntegration.list_id_from` — the list id from create_list's answer.
 
-Order of ``requests``: create_list (list-based), then every entering batch, then every
-leaving batch (the same for property-based). A batch never mixes entering and leaving users,
+Order of ``requests``: find_list (when the definition has one), create_list (list-based), then
+every entering batch, then every leaving batch (the same for property-based). A batch never mixes entering and leaving users,
 holds at most ``batch_size`` items in input order, and the union of all batches is exactly
 the input. Users stream through: entering users are rendered batch by batch as they are read;
 leaving users are held (they are sent last) — memory is the leaving users plus a batch.
@@ -28,12 +30,11 @@ import uuid
 from urllib.parse import quote
 from typing import Any, Iterable, Iterator, Mapping, Protocol
 
-from .auth import credential_name
 from .batching import Batch, UserInput, batches
 from .compiler import CompiledDefinition, CompiledEndpoint
 from .diagnostics import InputError
 from .headers import Headers, is_json_type
-from .jsonpath import JSONPathError, find_list_id
+from .jsonpath import JSONPathError, find_list_id, find_values
 from .kinds import creates_list
 from .macros import MacroContext, slugify
 from .masking import Masker
@@ -66,8 +67,15 @@ def _nonce(secrets: Iterable[Any]) -> str:
 COHORT_VARIABLES = ("amp_cohort_id", "amp_cohort_name", "amp_cohort_url", "amplitude_cohort_name")
 
 
+NOT_FOUND = 404  # find_list: the destination has no such list
+
+
 class Answer(Protocol):
-    """What :meth:`BoundIntegration.list_id_from` reads of a create_list response."""
+    """What :meth:`BoundIntegration.list_id_from` and :meth:`~BoundIntegration.list_found`
+    read of a response."""
+
+    @property
+    def status(self) -> int: ...
 
     @property
     def headers(self) -> Any: ...
@@ -128,11 +136,45 @@ class BoundIntegration:
         other._set_cohort(cohort)
         return other
 
+    def for_users(self, users: Iterable[UserInput]) -> "BoundIntegration":
+        """The binding for the cohort of ``users`` (the test CSV's cohort columns), merged
+        with the values file's: what :meth:`requests` of those users builds with."""
+        return self.with_cohort(_cohort(self.cohort, users))
+
     @property
     def name(self) -> str:
         return self.integration.name
 
     # --- single requests -------------------------------------------------------------
+    def find_list(self) -> Request:
+        """The find_list request (a definition that has one)."""
+        find = self.integration.endpoint("find_list")
+        if find is None:
+            raise InputError(f"{self.name} has no find_list endpoint")
+        return self._request(find, {})
+
+    def list_found(self, response: Answer) -> str | int | None:
+        """The list find_list's ``response`` names, or None when there is none: a 404, or a
+        2xx in which the path (this cohort's) finds nothing. Raises :class:`InputError` when
+        the answer cannot say: another status, no JSON, or several lists (portalspec does not
+        guess which one is the cohort's — creating another would only add to them)."""
+        find = self.integration.endpoint("find_list")
+        if find is None or find.list_path is None:
+            raise InputError(f"{self.name} has no find_list endpoint")
+        if response.status == NOT_FOUND:
+            return None
+        if not 200 <= response.status < 300:
+            raise InputError(f"find_list answered HTTP {response.status}, so whether the list exists is unknown")
+        try:
+            path = find.list_path.render(self.env)
+            found = find_values(path, response.document("it"))
+        except (SubstitutionError, JSONPathError, InputError) as exc:
+            raise InputError(f"cannot read find_list's answer ('{find.list_path.where}'): {exc}") from None
+        if len(found) > 1:
+            raise InputError(f"find_list finds {len(found)} lists for this cohort at '{path}'; portalspec does not "
+                             "guess which one to use: remove the extra lists, or set list_id in the values file")
+        return checked_list_id(found[0]) if found else None
+
     def create_list(self) -> Request:
         """The create_list request (list-based definitions)."""
         create = self.integration.endpoint("create_list")
@@ -178,7 +220,11 @@ class BoundIntegration:
         if endpoint is not None and integration.endpoint(endpoint) is None:
             raise InputError(f"{self.name} has no endpoint '{endpoint}' "
                              f"(it has {', '.join(e.name for e in integration.endpoints)})")
-        bound = self.with_cohort(_cohort(self.cohort, users))
+        bound = self.for_users(users)
+        if integration.endpoint("find_list") is not None and endpoint in (None, "find_list"):
+            yield bound.find_list()  # a first sync looks before it creates
+        if endpoint == "find_list":
+            return
         created: Request | None = None
         if integration.endpoint("create_list") is not None and endpoint in (None, "create_list"):
             created = bound.create_list()
@@ -215,12 +261,18 @@ class BoundIntegration:
             return self.list_id_from(headers=document, created=created)  # a mapping or (name, value) pairs
         return self.list_id_from(body=document, created=created)
 
+    def says_exists(self, response: Any) -> bool:
+        """create_list's answer is one of its ``exists_on`` statuses: the list is there already."""
+        create = self.integration.endpoint("create_list")
+        return response is not None and create is not None and getattr(response, "status", None) in create.spec.exists_on
+
     def list_exists(self, response: Any) -> bool:
         """create_list's answer says the list exists already (``exists_on``), and the request
-        names it (``list_id.from: request_body``), so it is the list to use."""
+        names it (``list_id.from: request_body``), so it is the list to use. (With an id the
+        destination chose, find_list must find it: :meth:`says_exists`.)"""
         create = self.integration.endpoint("create_list")
-        return response is not None and create is not None and create.spec.list_id is not None \
-            and create.spec.list_id.source == "request_body" and getattr(response, "status", None) in create.spec.exists_on
+        return self.says_exists(response) and create is not None and create.spec.list_id is not None \
+            and create.spec.list_id.source == "request_body"
 
     def list_id_from(self, response: Answer | None = None, *, body: Any = None, headers: Any = (),
                      created: Request | None = None) -> str | int:
@@ -241,21 +293,24 @@ class BoundIntegration:
         return list_id_from_response(self.integration, created, body=body, headers=headers)
 
     # --- building --------------------------------------------------------------------
-    def _auth_headers(self, env: Mapping[str, Any]) -> tuple[list[tuple[str, str]], tuple[tuple[str, str], ...]]:
-        """The auth method's header, and the masked entry of its derived credential, if any."""
-        auth = self.integration.definition.auth
+    def _auth_headers(self, endpoint: CompiledEndpoint, env: Mapping[str, Any]
+                      ) -> tuple[list[tuple[str, str]], tuple[tuple[str, str], ...]]:
+        """The header of the endpoint's auth (its own, else the definition's), and the masked
+        entry of its derived credential, if any."""
+        auth = self.integration.definition.auth_of(endpoint.spec)
         name = auth.header
         if name is None:
             return [], ()
         value = auth.value(env)
         if any(variable == name_ for _, variable in self.masked for name_ in auth.variables):
             # Built from sentinels, a derived form (base64) no longer shows them: it is
-            # masked whole, as one credential.
-            sentinel = _CREDENTIAL_SENTINEL.format(nonce=self._nonce, method=auth.method)
-            for form in auth.scheme.derived(env):
+            # masked whole, as one credential (one per set of fields it is read from).
+            tag = auth.method + (hashlib.sha256(auth.credential_name.encode()).hexdigest()[:8] if auth.fields else "")
+            sentinel = _CREDENTIAL_SENTINEL.format(nonce=self._nonce, method=tag)
+            for form in auth.derived(env):
                 value = value.replace(form, sentinel)
             if sentinel in value:
-                return [(name, value)], ((sentinel, credential_name(auth.method)),)
+                return [(name, value)], ((sentinel, auth.credential_name),)
         return [(name, value)], ()
 
     def _request(self, endpoint: CompiledEndpoint, extra: dict[str, Any], batch: Batch | None = None) -> Request:
@@ -267,7 +322,7 @@ class BoundIntegration:
             env["amp_message_id"] = _message_id(self.name, env, endpoint.name, batch)
         try:
             url = endpoint.url.render(env)
-            auth, credential = self._auth_headers(env)
+            auth, credential = self._auth_headers(endpoint, env)
             # One pass (a header list is linear to build): Content-Type is always
             # application/json, as Amplitude sends it; a definition header replaces the auth
             # header of its name; the compiler already merged shared and endpoint headers.

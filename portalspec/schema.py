@@ -46,7 +46,10 @@ def default(owner: str | None, key: str) -> Any:
     node = document if owner is None else document["$defs"][owner]
     prop = node["properties"][key]
     while "default" not in prop and "$ref" in prop:
-        prop = document["$defs"][prop["$ref"].removeprefix("#/$defs/")]
+        ref = prop["$ref"]
+        prop = document  # a local JSON pointer: #/$defs/url, #/properties/auth/properties/method
+        for part in ref.removeprefix("#/").split("/"):
+            prop = prop[part]
     if "default" not in prop:
         raise KeyError(f"the schema declares no default for {owner or 'the top level'}.{key}")
     return copy.deepcopy(prop["default"])  # (the schema is cached; a caller may not change it)

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS lists (
     key TEXT NOT NULL UNIQUE,        -- the id as text
     id_json TEXT NOT NULL,           -- the id as answered (string or number)
     created TEXT NOT NULL,
-    request TEXT NOT NULL            -- the create_list body (secrets masked), JSON
+    request TEXT NOT NULL,           -- the create_list body (secrets masked), JSON
+    variables TEXT NOT NULL DEFAULT '{}'  -- the cohort it was created for ($amp_cohort_name …), JSON
 );
 CREATE TABLE IF NOT EXISTS members (
     seq INTEGER PRIMARY KEY,         -- order of arrival (the rowid): a batch is appended
@@ -142,6 +143,9 @@ class Store:
         # order, a batch is written page after page. State files from before (a primary key
         # on (list_key, key), seq a plain column) work as they are: rows are found by rowid.
         self._indexes: dict[str, dict[str | bytes, int]] = {}
+        if not any(name == "variables" for _, name, *_ in self._db.execute("PRAGMA table_info(lists)")):
+            # a state file from before find_list: its lists were made for no known cohort
+            self._db.execute("ALTER TABLE lists ADD COLUMN variables TEXT NOT NULL DEFAULT '{}'")
         seq_is_rowid = any(name == "seq" and pk for _, name, _, _, _, pk in self._db.execute("PRAGMA table_info(members)"))
         self._insert_member = ('INSERT INTO members (seq, list_key, key, "values") VALUES (?, ?, ?, ?)' if seq_is_rowid
                                else 'INSERT INTO members (rowid, seq, list_key, key, "values") VALUES (?1, ?1, ?2, ?3, ?4)')
@@ -171,15 +175,23 @@ class Store:
         with self._lock:
             return int(self._scalar("SELECT COALESCE(MAX(seq), 0) FROM lists")) + 1
 
-    def create_list(self, list_id: Any, request: Any) -> bool:
-        """Record a list; False (and nothing changed) if one with that id exists."""
+    def create_list(self, list_id: Any, request: Any, variables: Mapping[str, Any] | None = None) -> bool:
+        """Record a list (and the cohort ``variables`` it was created for); False (and nothing
+        changed) if one with that id exists."""
         with self._lock:
             try:
-                self._db.execute("INSERT INTO lists (key, id_json, created, request) VALUES (?, ?, ?, ?)",
-                                 (member_key(list_id), json.dumps(list_id), _now(), json.dumps(request)))
+                self._db.execute("INSERT INTO lists (key, id_json, created, request, variables) VALUES (?, ?, ?, ?, ?)",
+                                 (member_key(list_id), json.dumps(list_id), _now(), json.dumps(request),
+                                  json.dumps(dict(variables or {}), ensure_ascii=False)))
             except sqlite3.IntegrityError:
                 return False
             return True
+
+    def lists(self) -> list[tuple[Any, dict[str, Any]]]:
+        """(id, cohort variables) of every list, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT id_json, variables FROM lists ORDER BY seq").fetchall()
+        return [(json.loads(id_json), json.loads(variables)) for id_json, variables in rows]
 
     def has_list(self, key: str) -> bool:
         with self._lock:

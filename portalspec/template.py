@@ -6,7 +6,10 @@ stands, from the literal text around it only — never from the values:
 
 - in a JSON template (payloads, item templates): a JSON value position or inside a JSON string;
 - in a URL: host, path, query or fragment (a placeholder in the scheme is an error);
-- in a header value.
+- in a header value;
+- in a JSONPath (find_list's ``list_id.path``): inside a quoted string literal, where a
+  value is escaped so it can only ever be text of that literal; there a ``$`` that does not
+  start a name is JSONPath's root, not a syntax error.
 
 The position decides the encoder, so values decide nothing about structure. A compiled
 template is a tuple of literal strings and :class:`Slot` s; rendering joins them. There is no
@@ -39,6 +42,8 @@ class Position(str, Enum):
     URL_FRAGMENT = "url fragment"
     HEADER = "header value"
     TEXT = "text"
+    JSONPATH_STRING = "jsonpath string"  # inside a quoted string literal of a JSONPath
+    JSONPATH = "jsonpath"  # elsewhere in a JSONPath: no value may stand there (a check refuses it)
 
 
 class Kind(str, Enum):
@@ -48,6 +53,7 @@ class Kind(str, Enum):
     URL = "url"
     HEADER = "header"
     TEXT = "text"  # plain text encoded as a whole afterwards (an item in a URL's query)
+    JSONPATH = "jsonpath"  # a JSONPath whose string literals may hold variables (find_list)
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,10 @@ def lex(text: str, kind: Kind) -> Lexed:
             name, end = m.group(1), m.end()
         else:
             m = _NAME.match(text, j + 1)
+            if not m and kind is Kind.JSONPATH:
+                literal.append("$")  # JSONPath's root ($.items, $[0]), not a variable
+                i = j + 1
+                continue
             if not m:
                 # "$5", "$." …: an accident more often than a price; say so rather than guess.
                 errors.append(TemplateProblem("'$' must start a variable name; write '$$' for a literal dollar", j))
@@ -127,7 +137,7 @@ def lex(text: str, kind: Kind) -> Lexed:
     if literal:
         raw.append("".join(literal))
     classify = {Kind.JSON: _json_positions, Kind.URL: _url_positions, Kind.HEADER: _header_positions,
-                Kind.TEXT: _text_positions}[kind]
+                Kind.TEXT: _text_positions, Kind.JSONPATH: _jsonpath_positions}[kind]
     return Lexed(text, tuple(classify(raw)), tuple(errors))
 
 
@@ -183,6 +193,26 @@ def _url_positions(raw: list) -> Iterable[Union[str, Placeholder]]:
 def _text_positions(raw: list) -> Iterable[Union[str, Placeholder]]:
     for part in raw:
         yield part if isinstance(part, str) else Placeholder(part[0], part[1], part[2], Position.TEXT)
+
+
+def _jsonpath_positions(raw: list) -> Iterable[Union[str, Placeholder]]:
+    quote: str | None = None  # the quote of the string literal we are in, if any
+    escaped = False
+    for part in raw:
+        if isinstance(part, str):
+            for ch in part:
+                if escaped:
+                    escaped = False
+                elif quote is not None and ch == "\\":
+                    escaped = True
+                elif quote is None and ch in "'\"":
+                    quote = ch
+                elif ch == quote:
+                    quote = None
+            yield part
+        else:
+            name, start, end = part
+            yield Placeholder(name, start, end, Position.JSONPATH_STRING if quote else Position.JSONPATH)
 
 
 def _header_positions(raw: list) -> Iterable[Union[str, Placeholder]]:
@@ -301,6 +331,20 @@ def encode_header(value: Any) -> str:
     return text
 
 
+_JSONPATH_ESCAPES = {ord("\\"): "\\\\", ord("'"): "\\'", ord('"'): '\\"'}
+
+
+def encode_jsonpath_string(value: Any) -> str:
+    """Text inside a JSONPath string literal (either quote): the backslash and both quotes
+    escaped, which is all jsonpath-ng's lexer reads specially there, so a value can neither
+    end the literal nor change the path's structure."""
+    return as_text(value).translate(_JSONPATH_ESCAPES)
+
+
+def _no_jsonpath_code(value: Any) -> str:
+    raise SubstitutionError("variables in a JSONPath may stand only inside a quoted string ('…')")
+
+
 def _no_scheme(value: Any) -> str:
     raise SubstitutionError("variables cannot stand in a URL's scheme")
 
@@ -316,6 +360,8 @@ ENCODERS: Mapping[Position, Callable[[Any], str]] = {
     Position.URL_FRAGMENT: encode_query,
     Position.HEADER: encode_header,
     Position.TEXT: as_text,
+    Position.JSONPATH_STRING: encode_jsonpath_string,
+    Position.JSONPATH: _no_jsonpath_code,
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping
 
 from .auth import AUTH_METHODS
 from .diagnostics import Path
-from .kinds import BATCH_ENDPOINTS, ENDPOINTS, LIST_SCOPED, spoken
+from .kinds import BATCH_ENDPOINTS, ENDPOINTS, KINDS, LIST_SCOPED, spoken
 from .rawdata import as_dict as _dict
 from .rawdata import as_list as _list
 from .template import Kind, Lexed, lex
@@ -107,7 +107,7 @@ class TemplateSite:
     kind: Kind
     text: str
     endpoint: str | None  # None for the definition-wide headers
-    role: str  # "url", "header", "payload" or "item_template"
+    role: str  # "url", "header", "payload", "item_template" or "list_id" (find_list's JSONPath)
 
     @property
     def lexed(self) -> Lexed:
@@ -116,7 +116,7 @@ class TemplateSite:
     def describe(self) -> str:
         if self.role == "header":
             return f"{self.endpoint} header {self.path[-1]}" if self.endpoint else f"header {self.path[-1]} (every call)"
-        return f"{self.endpoint}.{self.role}"
+        return f"{self.endpoint}.list_id.path" if self.role == "list_id" else f"{self.endpoint}.{self.role}"
 
 
 def template_sites(data: Any) -> Iterator[TemplateSite]:
@@ -137,6 +137,10 @@ def template_sites(data: Any) -> Iterator[TemplateSite]:
         for role in ("payload", "item_template"):
             if isinstance(spec.get(role), str):
                 yield TemplateSite(base + (role,), Kind.JSON, spec[role], endpoint, role)
+        path = _dict(spec.get("list_id")).get("path")
+        if KINDS[endpoint].answer == "find" and isinstance(path, str):
+            # (create_list's path is no template: its `$` is only ever JSONPath's root)
+            yield TemplateSite(base + ("list_id", "path"), Kind.JSONPATH, path, endpoint, "list_id")
 
 
 def declarations(data: Any) -> list[Declaration]:
@@ -157,6 +161,15 @@ def declarations(data: Any) -> list[Declaration]:
                     secret=spec.get("secret") is True,
                     required=origin is Origin.MAPPING_FIELD or "default" not in spec))
     return out
+
+
+def auth_uses(data: Any) -> Iterator[tuple[str, str, Path]]:
+    """(custom field, endpoint, where) for each credential an endpoint's own auth reads from a field."""
+    endpoints = _dict(_dict(data).get("endpoints"))
+    for endpoint in ENDPOINTS:
+        for variable, field in _dict(_dict(_dict(endpoints.get(endpoint)).get("auth")).get("fields")).items():
+            if isinstance(field, str):
+                yield field, endpoint, ("endpoints", endpoint, "auth", "fields", variable)
 
 
 @dataclass(frozen=True)
@@ -196,6 +209,8 @@ def variable_table(data: Any) -> list[VariableRow]:
     for decl in declarations(data):
         if decl.origin is Origin.AUTH:  # sent by the auth method itself
             used.setdefault(decl.name, ["auth"])
+    for field, endpoint, _ in auth_uses(data):  # an endpoint's own auth sends it
+        used.setdefault(field, []).append(f"{endpoint} auth")
     for usage in usages(data):
         places = used.setdefault(usage.name, [])
         if usage.site.describe() not in places:

@@ -58,6 +58,27 @@ endpoints:
     item_template: '"$user_id"'
 """
 
+# MINIMAL with a list lookup: find_list picks the cohort's list by the name create_list gives
+# it, and create_list answers 409 for a list that exists.
+FINDS = MINIMAL.replace("""endpoints:
+  create_list:""", """endpoints:
+  find_list:
+    url: https://api.acme.example/lists?name=$amp_cohort_name
+    list_id: {path: "$.items[?(@.name == '[Amplitude] $amp_cohort_name')].listId"}
+  create_list:""").replace("""    example_response: {"listId": 2568}
+""", """    example_response: {"listId": 2568}
+    exists_on: [409]
+""")
+
+# MINIMAL whose create_list sends its own credential (basic, from two secret custom fields),
+# while the other endpoints send the definition's bearer token.
+OWN_AUTH = MINIMAL.replace("""    url: https://api.acme.example/lists
+""", """    url: https://api.acme.example/lists
+    auth: {method: basic, fields: {api_key: site_id, secret_key: app_key}}
+""", 1).replace("""mapping_fields:""", """  - {variable: site_id, display_name: Site ID, type: string, secret: true}
+  - {variable: app_key, display_name: App key, type: string, secret: true}
+mapping_fields:""")
+
 # A minimal valid property-based definition.
 PROPERTY = """\
 portalspec: 1

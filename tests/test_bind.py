@@ -4,6 +4,7 @@ render and sync send the very same bytes for the same users."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from portalspec.render import BoundIntegration
 from portalspec.retry import RetryPolicy
 from portalspec.sync import State, SyncOptions, sync
 from portalspec.sync.sources import read_membership
-from portalspec.transport import Transport
-from tests.conftest import EXAMPLES, MINIMAL
+from portalspec.transport import Response, Transport
+from tests.conftest import EXAMPLES, FINDS, MINIMAL
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FAST = SyncOptions(retry=RetryPolicy(base=0.0, jitter=0.0))
@@ -42,7 +43,7 @@ class Capture:
                                              "user-agent"))
         self.sent.append((request.method, str(request.url), headers, request.content))
         create = self.integration.endpoint("create_list")
-        if create is not None and str(request.url) == self.create_url:
+        if create is not None and str(request.url) == self.create_url and request.method == create.method:
             example = create.spec.example_response
             if create.spec.list_id is not None and create.spec.list_id.source == "response_header":
                 return httpx.Response(200, headers=example)
@@ -65,7 +66,7 @@ def same_users_both_ways(integration: portalspec.Integration, values: portalspec
                          response: Any) -> tuple[list[Any], list[Any]]:
     """What render shows and what sync sends, for the same users, list id, --now and --seed."""
     shown = list(integration.render(values, users, response=response, context=context()))
-    capture = Capture(integration, shown[0].url if integration.endpoint("create_list") is not None else "")
+    capture = Capture(integration, next((r.url for r in shown if r.endpoint == "create_list"), ""))
     with State(":memory:") as state:
         report = sync(integration, values, users, state=state, transport=capture.transport(),
                       options=FAST, context=context())
@@ -174,3 +175,63 @@ def test_requests_is_todays_render(bound):
     via_render = [r.to_dict() for r in bound.integration.render(bound.values, users, context=context())]
     assert via_bind == via_render
     assert [r["endpoint"] for r in via_bind] == ["create_list", "add_users", "remove_users"]
+
+
+# --- find_list: the list an answer names -------------------------------------------------
+
+class Found:
+    """A find_list answer: a status and a JSON body."""
+
+    def __init__(self, status: int, body: Any = None, text: bytes | None = None):
+        self.status = status
+        self.headers = ()
+        self._response = Response(status, (), text if text is not None else json.dumps(body).encode(), 0.0)
+
+    def document(self, what: str = "the response") -> Any:
+        return self._response.document(what)
+
+
+@pytest.fixture
+def finds() -> BoundIntegration:
+    integration = portalspec.compile(portalspec.load(FINDS))
+    values = portalspec.Values({"bearer_token": "tok-1"}, {"user_id": "user_id"},
+                               portalspec.Cohort("1", "It's [new] \\ \"q\""))
+    return integration.bind(values, context=context(), reveal_secrets=True)
+
+
+def test_find_list_is_a_get_with_the_cohort_in_its_query(finds):
+    request = finds.find_list()
+    assert (request.method, request.body, request.endpoint) == ("GET", None, "find_list")
+    assert request.url == "https://api.acme.example/lists?name=It%27s%20%5Bnew%5D%20%5C%20%22q%22"
+    assert request.header("Authorization") == "Bearer tok-1" and request.header("Content-Type") is None
+
+
+@pytest.mark.parametrize("status, body, found", [
+    (200, {"items": [{"name": "[Amplitude] other", "listId": 1},
+                     {"name": "[Amplitude] It's [new] \\ \"q\"", "listId": 2}]}, 2),
+    (200, {"items": [{"name": "[Amplitude] other", "listId": 1}]}, None),
+    (200, {"items": []}, None),
+    (404, {"error": "no such list"}, None),
+])
+def test_list_found_names_the_cohorts_list_or_none(finds, status, body, found):
+    assert finds.list_found(Found(status, body)) == found
+
+
+@pytest.mark.parametrize("answer, words", [
+    (Found(200, {"items": [{"name": "[Amplitude] It's [new] \\ \"q\"", "listId": n} for n in (1, 2)]}),
+     "finds 2 lists"),
+    (Found(500, {}), "HTTP 500"),
+    (Found(401, {}), "HTTP 401"),
+    (Found(200, text=b"<html>"), "cannot read find_list's answer"),
+    (Found(200, {"items": [{"name": "[Amplitude] It's [new] \\ \"q\"", "listId": {"id": 1}}]}), "dict"),
+])
+def test_an_answer_that_cannot_say_is_an_input_error(finds, answer, words):
+    with pytest.raises(portalspec.InputError, match=re.escape(words)):
+        finds.list_found(answer)
+
+
+def test_render_looks_before_it_creates(finds):
+    requests = list(finds.requests([User("add", {"user_id": "a"})]))
+    assert [r.endpoint for r in requests] == ["find_list", "create_list", "add_users"]
+    assert [r.endpoint for r in finds.requests([], endpoint="find_list")] == ["find_list"]
+    assert [r.endpoint for r in finds.requests([], endpoint="create_list")] == ["create_list"]

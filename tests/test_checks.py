@@ -7,7 +7,7 @@ import pytest
 from portalspec import Severity, validate
 from portalspec.checks import CHECKS, run_checks
 
-from .conftest import MINIMAL, PROPERTY, at, codes, edit, only, pos
+from .conftest import FINDS, MINIMAL, OWN_AUTH, PROPERTY, at, codes, edit, only, pos
 
 ADD_PAYLOAD = '      {"userIds": $items}\n    item_template: \'"$user_id"\'\n  remove_users'
 CREATE_PAYLOAD = '{"name": "[Amplitude] $amp_cohort_name"}'
@@ -522,3 +522,105 @@ def test_a_control_character_in_a_header_template_is_an_error(raw):
     text = MINIMAL.replace("X-Region: $region", f'X-Region: "a{raw.encode("unicode_escape").decode()}$region"')
     (diag,) = [d for d in validate(text) if d.code == "PS315"]
     assert diag.path == ("headers", "X-Region") and f"U+{ord(raw):04X}" in diag.message
+
+
+# --- find_list (PS309, PS317) ---------------------------------------------------------
+
+FIND_PATH = "$.items[?(@.name == '[Amplitude] $amp_cohort_name')].listId"
+
+
+def find_path(path: str) -> str:
+    return edit(FINDS, FIND_PATH, path)
+
+
+def test_a_find_list_definition_is_clean():
+    assert validate(FINDS) == []
+
+
+def test_a_variable_outside_the_quoted_strings_of_the_path_is_ps309_at_it():
+    text = find_path("$.lists.$amp_cohort_name.id")
+    d = only(validate(text), "PS309")
+    assert "outside a quoted string" in d.message and pos(d) == at(text, "$amp_cohort_name.id")
+    assert d.json_path == "$.endpoints.find_list.list_id.path"
+
+
+def test_a_variable_in_a_regular_expression_is_ps309():
+    d = only(validate(find_path("$.items[?(@.name =~ '$amp_cohort_name')].listId")), "PS309")
+    assert "regular expression" in d.message
+
+
+def test_a_find_list_path_that_is_no_jsonpath_is_ps309():
+    d = only(validate(find_path("$.items[?(@.name == '$amp_cohort_name'")), "PS309")
+    assert "is not a valid JSONPath" in d.message and "$amp_cohort_name" in d.message
+
+
+@pytest.mark.parametrize("variable, where", [("list_id", "add_users and remove_users"), ("user_id", "item templates"),
+                                             ("items", "payload")])
+def test_variables_a_lookup_cannot_have_are_ps205(variable, where):
+    d = only(validate(find_path(f"$.items[?(@.name == '${variable}')].listId")), "PS205")
+    assert where in d.message and "find_list.list_id.path" in d.message
+
+
+def test_an_unknown_variable_in_the_path_is_ps201():
+    assert "PS201" in codes(validate(find_path("$.items[?(@.name == '$cohort')].listId")))
+
+
+def test_exists_on_with_an_id_the_destination_chose_needs_find_list():
+    text = edit(FINDS, FINDS[FINDS.index("  find_list:"):FINDS.index("  create_list:")], "")
+    d = only(validate(text), "PS317")
+    assert "needs find_list" in d.message and pos(d) == at(text, "exists_on")
+    assert validate(edit(text, "    exists_on: [409]\n", "")) == []  # without exists_on: nothing to find
+
+
+def test_find_list_beside_a_list_the_request_names_is_ps317():
+    text = edit(FINDS, "      path: listId\n", "      from: request_body\n      path: name\n")
+    d = only(validate(text), "PS317")
+    assert "request names the list" in d.message and pos(d) == at(text, "find_list:")
+
+
+def test_find_list_is_for_list_based_definitions_only():
+    text = PROPERTY.replace("endpoints:\n", "endpoints:\n  find_list:\n    url: https://x.example/l\n"
+                                             "    list_id: {path: id}\n")
+    assert "PS302" in codes(validate(text))
+
+
+# --- an endpoint's own auth (PS318, PS314) ----------------------------------------------
+
+OWN = "auth: {method: basic, fields: {api_key: site_id, secret_key: app_key}}"
+
+
+def test_an_endpoints_own_auth_is_clean_and_its_fields_count_as_used():
+    assert validate(OWN_AUTH) == []  # (no PS202 for site_id and app_key: the auth reads them)
+
+
+@pytest.mark.parametrize("auth, words, anchor", [
+    ("auth: {method: basic, fields: {api_key: site_id, token: app_key}}", "'token' is not a variable of the basic",
+     "token"),
+    ("auth: {method: basic, fields: {api_key: site_idd}}", "no custom field declares 'site_idd'", "site_idd"),
+    ("auth: {method: bearer, fields: {bearer_token: region}}", "custom field 'region' holds a credential", "region}"),
+    ("auth: {method: bearer}", "the bearer method needs $bearer_token", "bearer}"),
+    ("auth: {method: basic, fields: {secret_key: app_key}}", "the basic method needs $api_key", "basic, fields"),
+])
+def test_an_endpoints_own_auth_reads_secret_custom_fields_of_its_method(auth, words, anchor):
+    text = edit(OWN_AUTH, OWN, auth)
+    d = only(validate(text), "PS318")
+    assert words in d.message and pos(d) == at(text, anchor)
+
+
+def test_a_typo_in_a_field_name_gets_a_hint():
+    d = only(validate(edit(OWN_AUTH, OWN, "auth: {method: basic, fields: {api_key: site_idd}}")), "PS318")
+    assert d.hint and "site_id" in d.hint
+
+
+def test_an_endpoint_header_is_compared_with_that_endpoints_own_auth():
+    header_auth = edit(OWN_AUTH, OWN, "auth: {method: header, header_name: X-Key, fields: {api_key: site_id}}")
+    header_auth = edit(header_auth, "  - {variable: app_key, display_name: App key, type: string, secret: true}\n", "")
+    assert validate(header_auth) == []
+    own = edit(header_auth, "    auth: {method: header", "    headers: {X-Key: x}\n    auth: {method: header")
+    d = only(validate(own), "PS314")
+    assert "already sends X-Key" in d.message and pos(d) == at(own, "X-Key: x")
+    elsewhere = edit(header_auth, "    url: https://api.acme.example/lists/$list_id/add\n",
+                     "    url: https://api.acme.example/lists/$list_id/add\n    headers: {X-Key: x}\n")
+    assert validate(elsewhere) == []  # add_users sends the bearer token, not X-Key
+    everywhere = edit(header_auth, "  X-Region: $region\n", "  X-Region: $region\n  X-Key: x\n")
+    assert "PS314" in codes(validate(everywhere))  # a header of every call replaces create_list's auth too

@@ -21,7 +21,7 @@ from portalspec.template import Kind, Template
 from portalspec.validate import load
 from portalspec.values import values_from_data
 
-from .conftest import MINIMAL, PROPERTY, REPO, edit
+from .conftest import FINDS, MINIMAL, PROPERTY, REPO, edit
 
 CONTEXT = {"integration": {"name": "Amplitude Cohort Sync", "version": "1.0.0"}}
 INFOBIP_AUTH = {"Authorization": "App test-key-123"}
@@ -631,3 +631,47 @@ def test_one_string_items_are_taken_whole_and_any_other_item_is_matched_one_by_o
     assert members == [{"key": k, "values": {"user_id_field_amplitude": k}} for k in ("zoe@x.io", "0f8e-uuid", "ana@y.org")]
     response = post(client, f"/people/2/lists/{list_id}/add", {"userIds": ["ok", 7], "context": CONTEXT}, INFOBIP_AUTH)
     assert response.status_code == 400 and "$.userIds[1]" in response.get_data(as_text=True)
+
+
+# --- find_list: the lists it holds, each under the cohort it was created for ---------------
+
+def create_for(client: Client, name: str) -> TestResponse:
+    return post(client, "/lists", {"name": f"[Amplitude] {name}"}, BEARER)
+
+
+def test_find_list_answers_the_lists_it_holds_each_under_its_own_name():
+    client = Client(destination(FINDS))
+    assert client.get("/lists?name=Beta", headers=BEARER).json == {"items": []}
+    first, second = create_for(client, "Beta").json["listId"], create_for(client, "Gamma").json["listId"]
+    assert client.get("/lists?name=Beta", headers=BEARER).json == {
+        "items": [{"name": "[Amplitude] Beta", "listId": first}]}  # the query narrows to the cohort asked
+    assert client.get("/lists?name=Gamma", headers=BEARER).json["items"][0]["listId"] == second
+    assert client.get("/lists?name=Beta", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_a_create_for_a_cohort_whose_list_exists_is_answered_with_exists_on():
+    client = Client(destination(FINDS))
+    assert create_for(client, "Beta").status_code == 200
+    again = create_for(client, "Beta")
+    assert again.status_code == 409 and "exists already" in again.json["error"]
+    assert create_for(client, "Gamma").status_code == 200  # another cohort's list is new
+    without = destination(edit(FINDS, "    exists_on: [409]\n", ""))  # an API that takes a second list
+    client = Client(without)
+    assert [create_for(client, "Beta").status_code for _ in range(2)] == [200, 200]
+
+
+def test_a_lookup_by_name_in_the_path_is_404_when_there_is_none():
+    text = edit(FINDS, """    url: https://api.acme.example/lists?name=$amp_cohort_name
+    list_id: {path: "$.items[?(@.name == '[Amplitude] $amp_cohort_name')].listId"}""",
+                """    url: https://api.acme.example/lists/by-name/$amp_cohort_name
+    list_id: {path: list.listId}""")
+    client = Client(destination(text))
+    assert client.get("/lists/by-name/Beta", headers=BEARER).status_code == 404
+    list_id = create_for(client, "Beta").json["listId"]
+    assert client.get("/lists/by-name/Beta", headers=BEARER).json == {"list": {"listId": list_id}}
+    assert client.get("/lists/by-name/Gamma", headers=BEARER).status_code == 404
+
+
+def test_a_query_that_does_not_fit_the_url_template_is_400():
+    answer = Client(destination(FINDS)).get("/lists?other=Beta", headers=BEARER)
+    assert answer.status_code == 400 and "query does not match" in answer.json["error"]

@@ -8,7 +8,7 @@ from portalspec.diff import Impact, diff_documents, squeeze_json
 from portalspec.loader import parse_document
 from portalspec.validate import check_document
 
-from .conftest import MINIMAL, PROPERTY, at, edit
+from .conftest import FINDS, MINIMAL, PROPERTY, at, edit
 
 
 def changes(old: str, new: str, *, valid: bool = True) -> list[tuple[str, str]]:
@@ -268,3 +268,11 @@ def test_unknown_keys_are_risky_rather_than_ignored():
 ])
 def test_squeeze_keeps_strings_and_drops_formatting(text: str, squeezed: str):
     assert squeeze_json(text) == squeezed
+
+
+def test_a_lookup_is_safe_to_add_and_risky_to_remove():
+    without = edit(FINDS, "    exists_on: [409]\n", "")
+    with_lookup = without
+    bare = edit(without, without[without.index("  find_list:"):without.index("  create_list:")], "")
+    assert only(bare, with_lookup) == ("safe", "lookup-added")
+    assert only(with_lookup, bare) == ("risky", "lookup-removed")

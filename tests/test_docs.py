@@ -81,6 +81,14 @@ def test_every_schema_property_is_in_format_md():
     assert missing == []
 
 
+def _resolve(ref: str) -> dict:
+    """The schema node a local ``$ref`` (a JSON pointer: ``#/$defs/url``, ``#/properties/auth/…``) names."""
+    node = schema()
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
 def test_format_md_shows_each_default_the_schema_declares():
     """format.md's Default column says what the schema says (the schema is where defaults live)."""
     declared: list[tuple[str, object]] = []
@@ -89,8 +97,7 @@ def test_format_md_shows_each_default_the_schema_declares():
         if isinstance(node, dict):
             for key, prop in node.get("properties", {}).items():
                 if isinstance(prop, dict):
-                    target = prop if "default" in prop or "$ref" not in prop else \
-                        schema()["$defs"][prop["$ref"].removeprefix("#/$defs/")]
+                    target = prop if "default" in prop or "$ref" not in prop else _resolve(prop["$ref"])
                     if "default" in target:
                         declared.append((key, target["default"]))
             for value in node.values():
@@ -162,9 +169,11 @@ def test_the_fragments_in_format_md_fit_the_schema():
     targets = {"auth": full["properties"]["auth"], "headers": full["$defs"]["header_map"],
                "custom_fields": full["properties"]["custom_fields"],
                "mapping_fields": full["properties"]["mapping_fields"],
-               "create_list": full["$defs"]["create_list"], "add_users": full["$defs"]["batch_endpoint"],
+               "create_list": full["$defs"]["create_list"], "find_list": full["$defs"]["find_list"],
+               "add_users": full["$defs"]["batch_endpoint"],
                "update_users": full["$defs"]["batch_endpoint"], "errors": full["$defs"]["errors"],
-               "list_id": full["$defs"]["list_id"], "example_response": {}}
+               "list_id": full["$defs"]["list_id"], "example_response": {},
+               "endpoints": full["properties"]["endpoints"]}
     checked = 0
     for block in _yaml_blocks():
         data = yaml.safe_load(block)

@@ -23,7 +23,7 @@ from portalspec.transport import Transport
 from portalspec.validate import load
 from portalspec.values import User, values_from_data
 
-from .conftest import EXAMPLES, MINIMAL, edit
+from .conftest import EXAMPLES, FINDS, MINIMAL, edit
 
 INFOBIP = EXAMPLES[[p.parent.name for p in EXAMPLES].index("infobip")]
 INFOBIP_401 = "The Infobip API key is invalid or has been revoked."
@@ -301,3 +301,71 @@ def test_a_hostile_answer_is_a_failing_step_not_a_traceback(body: bytes, status:
     assert not report.passed and report.steps[0].endpoint == "create_list" and not report.steps[0].ok
     json.dumps(report.to_dict(), allow_nan=False)
     assert len(report.to_text()) < 10_000  # excerpts, not the body
+
+
+# --- find_list: looked up first, as a sync does -------------------------------------------
+
+def lookup_test(finds: list[Any], creates: list[int | None] | None = None) -> tuple[Any, list[tuple[str, str]]]:
+    """run_endpoint_test of FINDS against scripted answers: per GET a status or the lists
+    found [(name, id)], per create a status or None (a new list, 7)."""
+    sent: list[tuple[str, str]] = []
+    creates = list(creates or [])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append((request.method, request.url.path))
+        if request.method == "GET":
+            answer = finds.pop(0)
+            if isinstance(answer, int):
+                return httpx.Response(answer, json={"error": "scripted"})
+            return httpx.Response(200, json={"items": [{"name": f"[Amplitude] {n}", "listId": i} for n, i in answer]})
+        if request.url.path == "/lists":
+            status = creates.pop(0) if creates else None
+            return httpx.Response(status, json={"error": "exists"}) if status else httpx.Response(200, json={"listId": 7})
+        return httpx.Response(200, json={})
+
+    integration = compile_definition(load(FINDS))
+    values = values_from_data({"fields": {"bearer_token": "tok"}, "mappings": {"user_id": "user_id"},
+                               "cohort": {"id": "9", "name": "Beta"}})
+    report = run_endpoint_test(integration, values, [User("add", {"user_id": "a"})], transport=scripted(handler))
+    return report, sent
+
+
+def test_a_list_found_is_used_and_create_list_is_skipped():
+    report, sent = lookup_test([[("Beta", 5)]])
+    assert report.passed and report.list_id == 5, report.to_text()
+    assert [(s.endpoint, s.sent, s.ok) for s in report.steps] == [
+        ("find_list", True, True), ("create_list", False, True), ("add_users", True, True)]
+    assert sent == [("GET", "/lists"), ("POST", "/lists/5/add")]
+    text = report.to_text()
+    assert "[skip] create_list" in text and "the list exists: it is used as it is" in text
+    assert json.loads(json.dumps(report.to_dict()))["steps"][0]["list_id"] == 5
+
+
+def test_no_list_found_creates_it():
+    report, sent = lookup_test([404])
+    assert report.passed and report.list_id == 7, report.to_text()
+    assert "no such list yet: create_list creates it" in report.to_text()
+    assert sent == [("GET", "/lists"), ("POST", "/lists"), ("POST", "/lists/7/add")]
+
+
+def test_an_exists_on_answer_sends_find_list_again():
+    report, sent = lookup_test([[], [("Beta", 5)]], creates=[409])
+    assert report.passed and report.list_id == 5, report.to_text()
+    assert [s.endpoint for s in report.steps] == ["find_list", "create_list", "find_list", "add_users"]
+    assert "the list exists already (exists_on)" in report.steps[1].reason
+
+
+def test_an_exists_on_answer_find_list_cannot_confirm_fails_and_sends_no_batch():
+    report, sent = lookup_test([[], []], creates=[409])
+    assert not report.passed and report.steps[2].reason == "not found"
+    assert not report.steps[3].sent and "no list was found or created" in report.steps[3].message
+    assert sent.count(("POST", "/lists")) == 1
+
+
+def test_a_lookup_that_cannot_say_creates_nothing():
+    report, sent = lookup_test([500])
+    assert not report.passed
+    assert [(s.endpoint, s.sent) for s in report.steps] == [("find_list", True), ("create_list", False),
+                                                            ("add_users", False), ("remove_users", False)]
+    assert "not created again" in report.steps[1].message
+    assert sent == [("GET", "/lists")]

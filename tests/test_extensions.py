@@ -10,7 +10,7 @@ from portalspec import Severity, validate
 from portalspec.cli import main
 from portalspec.extensions import EXTENSIONS
 
-from .conftest import EXAMPLES, MINIMAL, PROPERTY, at, edit, pos
+from .conftest import EXAMPLES, FINDS, MINIMAL, OWN_AUTH, PROPERTY, at, edit, pos
 
 # One definition per construct: (code, definition text, the text the diagnostic points at).
 CONSTRUCTS = {
@@ -54,8 +54,10 @@ CONSTRUCTS = {
     payload: '{"x": 1}'"""), "$items\n    payload: '{\"x\""),
     "PS516": (edit(MINIMAL, "      path: listId", "      from: request_body\n      path: name")
               .replace('    example_response: {"listId": 2568}', "    exists_on: [409]"), "exists_on:"),
+    "PS517": (edit(FINDS, "    exists_on: [409]\n", ""), "find_list:"),
     "PS518": (edit(MINIMAL, "mapping_fields:", "rate_limit: {requests: 5, per_seconds: 1}\nmapping_fields:"),
               "rate_limit:"),
+    "PS520": (OWN_AUTH, "auth: {method: basic"),
     "PS519": (edit(MINIMAL, """    item_template: '"$user_id"'\n  remove_users""",
                    """    item_template: '"$user_id"'\n    max_body_bytes: 100000\n  remove_users"""), "100000"),
 }
@@ -106,6 +108,7 @@ EXAMPLE_EXTENSIONS = {
     "onesignal-tags": {"PS502", "PS512", "PS518"},
     "iterable-lists": {"PS508", "PS510", "PS511"},
     "sendgrid-lists": {"PS513", "PS514", "PS519"},
+    "customerio-segments": {"PS511", "PS517", "PS518", "PS520"},
     "flagsmith": set(),
     "infobip": set(),
     "nested-audiences": set(),

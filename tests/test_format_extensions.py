@@ -4,6 +4,7 @@ and synced, with hostile values that never change a request's structure."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -19,8 +20,9 @@ from portalspec.endpoint_test import run_endpoint_test
 from portalspec.sync import State, SyncOptions, sync
 from portalspec.testing import running_destination
 from portalspec.transport import Transport
+from portalspec.values import values_from_data
 
-from .conftest import MINIMAL, edit
+from .conftest import FINDS, MINIMAL, OWN_AUTH, REPO, edit
 
 COHORT = Cohort("77", "Beta")
 
@@ -415,3 +417,163 @@ def test_a_per_user_endpoint_without_a_body_is_served():
         sent.append((request.endpoint, answer.status_code, answer.json))
     assert [(e, s) for e, s, _ in sent] == [("add_users", 200), ("remove_users", 200)]
     assert sent[1][2]["removed"] == 1
+
+
+# --- lists that already exist, found again (find_list) ------------------------------------
+
+def finds_files(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    definition = tmp_path / "integration.yaml"
+    definition.write_text(FINDS)
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(json.dumps({"fields": {"bearer_token": "tok-find"}, "mappings": {"user_id": "user_id"},
+                                       "cohort": {"id": "31", "name": name}}))
+    return definition, values_file
+
+
+def test_a_sync_whose_state_was_lost_finds_its_list_and_creates_no_second_one(tmp_path: Path):
+    definition, values_file = finds_files(tmp_path, "It's [new] \\ \")] $x")
+    integration = portalspec.compile(portalspec.load(definition))
+    values = portalspec.load_values(values_file)
+    with running_destination(definition, values_file) as dest, Transport(base_url=dest.url) as transport:
+        with State(":memory:") as first:
+            created = sync(integration, values, ["a@x"], state=first, transport=transport)
+        with State(":memory:") as lost:  # the first run's state is gone: find_list finds the list
+            again = sync(integration, values, ["a@x", "b@x"], state=lost, transport=transport)
+        test = run_endpoint_test(integration, values, [User("add", {"user_id": "c@x"})], transport=transport)
+        lists = dest.state()["lists"]
+        endpoints = [r["endpoint"] for r in dest.requests()]
+    assert created.ok and created.created_list and again.ok and not again.created_list, again.errors
+    assert again.list_id == created.list_id == test.list_id and test.passed, test.to_text()
+    assert len(lists) == 1 and {m["key"] for m in lists[0]["members"]} == {"a@x", "b@x", "c@x"}
+    assert endpoints.count("create_list") == 1 and endpoints.count("find_list") == 3
+
+
+def test_the_cli_tests_and_syncs_a_lookup_against_serve(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from portalspec.cli import main
+
+    definition, values_file = finds_files(tmp_path, "Beta")
+    users = tmp_path / "users.csv"
+    users.write_text("operation,user_id\nadd,a@x\nremove,b@x\n")
+    cohort = tmp_path / "cohort.txt"
+    cohort.write_text("a@x\n")
+    with running_destination(definition, values_file) as dest:
+        base = ["--values", str(values_file), "--base-url", dest.url]
+        first = CliRunner().invoke(main, ["test", str(definition), "--users", str(users), *base])
+        synced = CliRunner().invoke(main, ["sync", str(definition), "--cohort-file", str(cohort),
+                                           "--state", str(tmp_path / "s.db"), *base])
+        plan = CliRunner().invoke(main, ["sync", str(definition), "--cohort-file", str(cohort), "--dry-run",
+                                         "--state", str(tmp_path / "other.db"), *base])
+        lists = dest.state()["lists"]
+    assert first.exit_code == 0 and "no such list yet: create_list creates it" in first.output, first.output
+    assert synced.exit_code == 0, synced.output
+    assert "find_list" in plan.output and plan.output.index("find_list") < plan.output.index("create_list")
+    assert len(lists) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(names=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20), min_size=2,
+                      max_size=3, unique=True))
+def test_hostile_cohort_names_each_find_their_own_list(names):
+    """Quotes, brackets and backslashes in cohort names: each sync, its state lost, finds its
+    own cohort's list among the others and never creates another."""
+    import httpx
+
+    from portalspec.destination import Destination
+
+    integration = portalspec.compile(portalspec.load(FINDS))
+    base = portalspec.Values({"bearer_token": "tok-find"}, {"user_id": "user_id"}, None)
+    destination = Destination(integration, base)
+    with Transport(client=httpx.Client(transport=httpx.WSGITransport(app=destination))) as transport:
+        first = {}
+        for i, name in enumerate(names):
+            values = portalspec.Values(base.fields, base.mappings, Cohort(str(i), name))
+            with State(":memory:") as state:
+                first[name] = sync(integration, values, [f"u{i}"], state=state, transport=transport).list_id
+        for i, name in enumerate(names):
+            values = portalspec.Values(base.fields, base.mappings, Cohort(str(i), name))
+            with State(":memory:") as state:
+                report = sync(integration, values, [f"u{i}", f"v{i}"], state=state, transport=transport)
+            assert report.ok and report.list_id == first[name] and not report.created_list, report.errors
+    assert len(destination.state()["lists"]) == len(names) == len(set(first.values()))
+
+
+# --- an endpoint's own auth: a second credential ------------------------------------------
+
+OWN_VALUES = {"fields": {"bearer_token": "tok-top", "site_id": "site-9", "app_key": "k/ey\"1"},
+              "mappings": {"user_id": "user_id"}, "cohort": {"id": "31", "name": "Beta"}}
+
+
+def test_an_endpoints_own_basic_auth_reads_its_fields_never_the_top_level_variables():
+    integration = portalspec.compile(portalspec.load(OWN_AUTH))
+    values = values_from_data(OWN_VALUES)
+    revealed = list(integration.render(values, [User("add", {"user_id": "a"})], list_id=5))
+    assert revealed[0].header("Authorization") == "Basic " + base64.b64encode(b'site-9:k/ey"1').decode()
+    assert revealed[1].header("Authorization") == "Bearer tok-top"
+    basic_only = edit(OWN_AUTH, "fields: {api_key: site_id, secret_key: app_key}", "fields: {api_key: site_id}")
+    basic_only = basic_only.replace("  - {variable: app_key, display_name: App key, type: string, secret: true}\n", "")
+    top_basic = basic_only.replace("auth:\n  method: bearer", "auth:\n  method: basic")
+    values = values_from_data({**OWN_VALUES, "fields": {"api_key": "top", "secret_key": "TOPSECRET",
+                                                                   "site_id": "site-9"}})
+    create = next(portalspec.compile(portalspec.load(top_basic)).render(values, [], endpoint="create_list"))
+    assert create.header("Authorization") == "Basic " + base64.b64encode(b"site-9:").decode()  # not TOPSECRET
+
+
+def test_an_endpoints_own_credential_is_masked_in_every_format():
+    from portalspec.formats import FORMATS, FormatOptions
+
+    integration = portalspec.compile(portalspec.load(OWN_AUTH))
+    values = values_from_data(OWN_VALUES)
+    requests = list(integration.render(values, [User("add", {"user_id": "a"})], list_id=5, mask_secrets=True))
+    derived = base64.b64encode(b'site-9:k/ey"1').decode()
+    for name, writer in FORMATS.items():
+        text = "".join(writer(requests, FormatOptions(env_prefix="ACME")))
+        assert not any(secret in text for secret in ("site-9", "k/ey", derived, "tok-top")), name
+    curl = "".join(FORMATS["curl"](requests, FormatOptions(env_prefix="ACME")))
+    assert '-u "${ACME_SITE_ID}:${ACME_APP_KEY}"' in curl and "export ACME_SITE_ID=" in curl
+    masker = integration.bind(values).masker
+    assert masker(f"Basic {derived} and tok-top") == "Basic ******** and ********"
+
+
+def test_serve_checks_each_endpoints_own_credential():
+    from werkzeug.test import Client
+
+    from portalspec.destination import Destination
+
+    integration = portalspec.compile(portalspec.load(OWN_AUTH))
+    values = values_from_data(OWN_VALUES)
+    client = Client(Destination(integration, values))
+    basic = {"Authorization": "Basic " + base64.b64encode(b'site-9:k/ey"1').decode()}
+    bearer = {"Authorization": "Bearer tok-top"}
+    body = json.dumps({"name": "[Amplitude] Beta"})
+    assert client.post("/lists", data=body, headers=bearer, content_type="application/json").status_code == 401
+    created = client.post("/lists", data=body, headers=basic, content_type="application/json")
+    assert created.status_code == 200
+    add = json.dumps({"userIds": ["a"]})
+    path = f"/lists/{created.json['listId']}/add"
+    assert client.post(path, data=add, headers=basic, content_type="application/json").status_code == 401
+    assert client.post(path, data=add, headers=bearer, content_type="application/json").status_code == 200
+
+
+CUSTOMERIO = REPO / "integrations" / "customerio-segments"
+
+
+def test_customerio_syncs_with_two_credentials_and_finds_its_segment_again(tmp_path: Path):
+    """The Track API's basic credential on add/remove, the App API's bearer key on find/create;
+    a sync whose state was lost finds the segment by its name instead of making another."""
+    definition, values_file = CUSTOMERIO / "integration.yaml", CUSTOMERIO / "values.yaml"
+    integration = portalspec.compile(portalspec.load(definition))
+    values = portalspec.load_values(values_file)
+    with running_destination(definition, values_file) as dest, Transport(base_url=dest.url) as transport:
+        with State(":memory:") as first:
+            created = sync(integration, values, ["c1", "c2"], state=first, transport=transport)
+        with State(":memory:") as lost:
+            again = sync(integration, values, ["c1", "c3"], state=lost, transport=transport)
+        received = [(r["endpoint"], r["status"], r["headers"]["Authorization"]) for r in dest.requests()]
+        lists = dest.state()["lists"]
+    assert created.ok and created.created_list and again.ok and not again.created_list, again.errors
+    assert again.list_id == created.list_id and len(lists) == 1
+    assert {m["key"] for m in lists[0]["members"]} == {"c1", "c2", "c3"}  # (the lost state could not remove c2)
+    assert [e for e, _, _ in received] == ["find_list", "create_list", "add_users", "find_list", "add_users"]
+    assert all(status == 200 and auth == "********" for _, status, auth in received)

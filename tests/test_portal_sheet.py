@@ -5,7 +5,7 @@ from __future__ import annotations
 from portalspec.portal_sheet import portal_sheet
 from portalspec.validate import load
 
-from .conftest import MINIMAL, PROPERTY, REPO, edit
+from .conftest import FINDS, MINIMAL, OWN_AUTH, PROPERTY, REPO, edit
 
 
 def rows(sections, title):
@@ -51,3 +51,15 @@ def test_options_defaults_header_auth_and_a_list_id_in_the_request():
     create = rows(sheet, "List creation endpoint")
     assert create["List ID is in the request instead of the response"] == "yes"
     assert create["Path to List ID in the request"] == "name"
+
+
+def test_a_lookup_has_no_place_in_the_portals_form():
+    assert [s.title for s in portal_sheet(load(FINDS))] == [s.title for s in portal_sheet(load(MINIMAL))]
+
+
+def test_an_endpoints_own_auth_is_shown_with_a_note():
+    sheet = portal_sheet(load(OWN_AUTH))
+    row = next(r for s in sheet if s.title == "List creation endpoint" for r in s.rows
+               if r.label == "Authentication (this endpoint)")
+    assert row.text == "Basic Authentication (api_key: $site_id, secret_key: $app_key)" and "one method" in row.note
+    assert "Authentication (this endpoint)" not in rows(sheet, "Add users endpoint")

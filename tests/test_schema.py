@@ -61,9 +61,14 @@ def test_the_walk_finds_a_known_nested_property():
 def test_examples_in_the_schema_validate_against_their_own_schema():
     for where, sub in _subschemas(schema()):
         if "examples" in sub and "$ref" not in sub:
-            validator = Draft202012Validator(sub)
+            validator = Draft202012Validator({**sub, "$defs": schema()["$defs"]})  # (refs inside it resolve)
             for example in sub["examples"]:
                 assert not list(validator.iter_errors(example)), (where, example)
+
+
+def test_an_endpoints_own_auth_names_the_methods_of_the_top_level_auth():
+    top = schema()["properties"]["auth"]["properties"]["method"]["enum"]
+    assert schema()["$defs"]["endpoint_auth"]["properties"]["method"]["enum"] == top
 
 
 def test_a_valid_definition_has_no_schema_diagnostics():

@@ -176,3 +176,26 @@ def test_a_failed_change_forgets_the_kept_size(tmp_path: Path):
         store.add_members("1", [("b", {"uid": "b"})])
     store._db.execute("PRAGMA query_only = OFF")
     assert store.add_members("1", [("c", {"uid": "c"})]) == 2
+
+
+def test_lists_remember_the_cohort_they_were_created_for():
+    store = Store()
+    store.create_list(1, {"name": "a"}, {"amp_cohort_name": "Beta"})
+    store.create_list("x", {})
+    assert store.lists() == [(1, {"amp_cohort_name": "Beta"}), ("x", {})]
+
+
+def test_a_state_file_from_before_find_list_gains_the_column(tmp_path: Path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript("""CREATE TABLE lists (seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+                        id_json TEXT NOT NULL, created TEXT NOT NULL, request TEXT NOT NULL);
+                        INSERT INTO lists (key, id_json, created, request) VALUES ('5', '5', 't', '{}');""")
+    db.commit()
+    db.close()
+    store = Store(str(path))
+    assert store.create_list(6, {}, {"amp_cohort_name": "Beta"})
+    assert store.lists() == [(5, {}), (6, {"amp_cohort_name": "Beta"})]
+    store.close()

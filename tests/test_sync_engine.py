@@ -16,7 +16,7 @@ from portalspec.sync import State, SyncOptions, member_key, sync
 from portalspec.sync.diff import difference
 from portalspec.testing import running_destination
 from portalspec.transport import Transport
-from tests.conftest import state_rows, tweaked
+from tests.conftest import FINDS, state_rows, tweaked
 
 ROOT = Path(__file__).resolve().parents[1]
 INFOBIP = ROOT / "integrations" / "infobip"
@@ -334,3 +334,99 @@ def test_legacy_members_keyed_by_values_are_adopted_not_resent_nor_removed():
     diff = changes(now, held)
     assert diff.entering == ["u1", "u4"]  # u1 with its new values; u2 stayed as it was: not sent
     assert diff.leaving == [LEGACY_PREFIX + '["u3", "c@x"]']
+
+
+# --- find_list: a list that may exist is never created again ----------------------------
+
+class Lookup:
+    """A destination for FINDS: find_list answers with the scripted lists (or a status), create_list
+    with a new id or the scripted status; add/remove succeed."""
+
+    def __init__(self, finds: list, creates: list | None = None):
+        self.finds = finds  # per GET: a status (int) or the lists found: [(name, id), ...]
+        self.creates = creates or []  # per POST /lists: a status, or None for a new list
+        self.sent: list[tuple[str, str]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append((request.method, request.url.path))
+        if request.method == "GET":
+            answer = self.finds.pop(0)
+            if isinstance(answer, int):
+                return httpx.Response(answer, json={"error": "scripted"})
+            return httpx.Response(200, json={"items": [{"name": f"[Amplitude] {n}", "listId": i} for n, i in answer]})
+        if request.url.path == "/lists":
+            status = self.creates.pop(0) if self.creates else None
+            return httpx.Response(status, json={"error": "exists"}) if status else httpx.Response(200, json={"listId": 7})
+        return httpx.Response(200, json={"ok": True})
+
+    def transport(self) -> Transport:
+        return Transport(client=httpx.Client(transport=httpx.MockTransport(self)))
+
+
+def lookup_sync(destination: Lookup, state: State, members=("a", "b")) -> portalspec.SyncReport:
+    integration = portalspec.compile(portalspec.load(FINDS))
+    values = portalspec.Values({"bearer_token": "tok"}, {"user_id": "user_id"}, portalspec.Cohort("9", "Beta"))
+    with destination.transport() as transport:
+        return sync(integration, values, list(members), state=state, transport=transport,
+                    options=SyncOptions(retry=RetryPolicy(base=0.0, jitter=0.0, max_retries=1)))
+
+
+def test_a_list_found_is_used_and_none_is_created():
+    destination = Lookup([[("Other", 3), ("Beta", 5)]])
+    with State(":memory:") as state:
+        report = lookup_sync(destination, state)
+    assert report.ok and report.list_id == 5 and not report.created_list
+    assert destination.sent == [("GET", "/lists"), ("POST", "/lists/5/add")]
+
+
+@pytest.mark.parametrize("not_found", [404, [], [("Other", 3)]])
+def test_no_list_found_creates_one(not_found):
+    destination = Lookup([not_found])
+    with State(":memory:") as state:
+        report = lookup_sync(destination, state)
+        assert report.ok and report.list_id == 7 and report.created_list
+        assert report.requests_failed == 0  # a 404 is an answer here, not a failure
+        assert lookup_sync(destination, state, ("a", "b", "c")).ok  # stored: neither looked nor created again
+    assert destination.sent == [("GET", "/lists"), ("POST", "/lists"), ("POST", "/lists/7/add"),
+                                ("POST", "/lists/7/add")]
+
+
+@pytest.mark.parametrize("answer, words", [(500, "HTTP 500"), (401, "HTTP 401"),
+                                           ([("Beta", 1), ("Beta", 2)], "finds 2 lists")])
+def test_an_answer_that_cannot_say_stops_the_run_before_create_list(answer, words):
+    destination = Lookup([answer, answer, [("Beta", 5)]])  # (a 500 is retried once)
+    with State(":memory:") as state:
+        report = lookup_sync(destination, state)
+        assert report.outcome == "failed" and report.undelivered == 2 and report.list_id is None
+        assert any(words in e and "create_list is not sent" in e for e in report.errors), report.errors
+        assert ("POST", "/lists") not in destination.sent
+        destination.finds = [[("Beta", 5)]]
+        assert lookup_sync(destination, state).list_id == 5  # the next run looks again
+    assert ("POST", "/lists") not in destination.sent
+
+
+def test_an_exists_on_answer_asks_find_list_again():
+    """The list appeared between the look and the create (another run, a slow index)."""
+    destination = Lookup([404, [("Beta", 5)]], creates=[409])
+    with State(":memory:") as state:
+        report = lookup_sync(destination, state)
+    assert report.ok and report.list_id == 5 and not report.created_list
+    assert destination.sent == [("GET", "/lists"), ("POST", "/lists"), ("GET", "/lists"), ("POST", "/lists/5/add")]
+
+
+def test_an_exists_on_answer_that_find_list_cannot_confirm_creates_nothing_more():
+    destination = Lookup([404, 404], creates=[409])
+    with State(":memory:") as state:
+        report = lookup_sync(destination, state)
+    assert report.outcome == "failed" and report.list_id is None
+    assert any("find_list does not find it" in e for e in report.errors)
+    assert destination.sent.count(("POST", "/lists")) == 1
+
+
+def test_the_dry_run_plan_shows_the_lookup_before_the_create():
+    integration = portalspec.compile(portalspec.load(FINDS))
+    values = portalspec.Values({"bearer_token": "tok"}, {"user_id": "user_id"}, portalspec.Cohort("9", "Beta"))
+    with State(":memory:") as state:
+        report = sync(integration, values, ["a"], state=state, transport=None, options=SyncOptions(dry_run=True))
+    assert [name for name, _ in report.plan] == ["find_list", "create_list", "add_users"]
+    assert dict(report.plan)["find_list"].requests == 1

@@ -212,3 +212,23 @@ def test_bind_reports_a_constant_that_cannot_be_placed():
                                              (3, "3"), (2.5, "2.5"), ([1, "é"], '[1,"é"]')])
 def test_as_text(value, expected):
     assert as_text(value) == expected
+
+
+def test_in_a_jsonpath_a_dollar_that_starts_no_name_is_the_root():
+    lexed = lex("$.items[?(@.n == 'a $x b' & @.m == \"$y\")].$z[0]", Kind.JSONPATH)
+    assert lexed.errors == ()
+    assert [(p.name, p.position) for p in lexed.placeholders] == [
+        ("x", Position.JSONPATH_STRING), ("y", Position.JSONPATH_STRING), ("z", Position.JSONPATH)]
+    assert lexed.parts[0] == "$.items[?(@.n == 'a "
+
+
+def test_an_escaped_quote_does_not_end_a_jsonpath_string():
+    lexed = lex(r"$.a[?(@.n == 'it\'s $x')].id", Kind.JSONPATH)
+    assert lexed.placeholders[0].position is Position.JSONPATH_STRING
+
+
+def test_a_jsonpath_string_value_escapes_backslash_and_both_quotes():
+    template = Template.compile("$.a[?(@.n == '$x')].id", Kind.JSONPATH, "path")
+    assert template.render({"x": "it's \"a\" \\ ]"}) == "$.a[?(@.n == 'it\\'s \\\"a\\\" \\\\ ]')].id"
+    with pytest.raises(SubstitutionError, match="only inside a quoted string"):
+        Template.compile("$.a.$x", Kind.JSONPATH, "path").render({"x": "b"})

@@ -1,7 +1,10 @@
 """The sync engine: what Amplitude does with a definition, run from a laptop or a scheduler.
 
 1. Find (or create) the sync's state: integration + destination settings + cohort.
-2. List-based, first sync: create the list, read its id through ``list_id``, store it at once.
+2. List-based, first sync: find the list (``find_list``, when the definition has one) or create
+   it, read its id through ``list_id``, store it at once. A list that may exist is never
+   created again: find_list is asked first; an answer that cannot tell stops the run before
+   create_list; an ``exists_on`` answer to create_list asks find_list again.
 3. Diff the cohort against the membership the destination is known to hold.
 4. Deliver every entering batch, then every leaving batch, up to ``concurrency`` at a time,
    retrying connection errors, 429 and 5xx with backoff (Retry-After honoured).
@@ -33,6 +36,7 @@ from ..integration import Integration
 from ..kinds import creates_list
 from ..macros import MacroContext
 from ..ratelimit import RateLimits
+from ..render import NOT_FOUND
 from ..request import Request
 from ..retry import RetryPolicy
 from ..transport import Response, Transport, TransportError, classify
@@ -237,10 +241,9 @@ class Engine:
                 outcome = "unchanged"
             else:
                 if creates_list(self.integration.definition.type) and list_id is None:
-                    list_id = self._create_list(counts, errors)
+                    list_id, created = self._find_or_create_list(counts, errors)
                     if list_id is not None:
                         self.state.set_list_id(record.id, list_id)  # stored before any user is sent
-                        created = True
                 if list_id is not None or not creates_list(self.integration.definition.type):
                     self._deliver(record.id, list_id, diff, current, held, counts, errors)
                 outcome = "failed" if counts["delivered"] < len(diff.entering) + len(diff.leaving) else "succeeded"
@@ -287,22 +290,54 @@ class Engine:
                           requests_ok=counts["requests_ok"], requests_failed=counts["requests"] - counts["requests_ok"],
                           stopped_by=self.stopped_by)
 
-    # --- creating the list ----------------------------------------------------------
-    def _create_list(self, counts: Counter[str], errors: list[str]) -> str | int | None:
+    # --- finding or creating the list -----------------------------------------------
+    def _find_or_create_list(self, counts: Counter[str], errors: list[str]) -> tuple[str | int | None, bool]:
+        """(list id, created): the list find_list finds, else the one create_list makes. None
+        when neither says: the users are then owed to the next run."""
+        if self.integration.endpoint("find_list") is not None:
+            known, found = self._find_list(counts, errors)
+            if not known or found is not None:
+                return found, False  # found; or unknown, and a list that may exist is not created again
+        return self._create_list(counts, errors)
+
+    def _find_list(self, counts: Counter[str], errors: list[str]) -> tuple[bool, str | int | None]:
+        """(known, list id): known is False when the answer could not say whether the list exists."""
+        result = self._send(self.bound.find_list())
+        response = result.response
+        not_found = response is not None and response.status == NOT_FOUND
+        counts.update(retries=result.retries, requests=result.attempts,
+                      requests_ok=result.ok_attempts + not_found)  # a 404 is an answer here: "there is none"
+        if response is None or (result.error is not None and not not_found):
+            errors.append(f"{result.error}; create_list is not sent while the list may exist")
+            return False, None
+        try:
+            return True, self.bound.list_found(response)
+        except InputError as exc:
+            errors.append(self.redact(f"find_list: {exc}; create_list is not sent while the list may exist"))
+            return False, None
+
+    def _create_list(self, counts: Counter[str], errors: list[str]) -> tuple[str | int | None, bool]:
         request = self.bound.create_list()
         result = self._send(request)
         counts.update(retries=result.retries, requests=result.attempts, requests_ok=result.ok_attempts)
-        if self.bound.list_exists(result.response):  # create_list.exists_on: it is there, use it
-            return self.bound.list_id_from(created=request)
+        if self.bound.list_exists(result.response):  # create_list.exists_on: the list it names is there
+            return self.bound.list_id_from(created=request), False
+        if self.bound.says_exists(result.response):  # an id the destination chose: find_list finds it
+            assert result.response is not None
+            known, found = self._find_list(counts, errors)
+            if known and found is None:
+                errors.append(f"create_list answered HTTP {result.response.status} (exists_on: the list exists), "
+                              "but find_list does not find it; check find_list's url and list_id.path")
+            return found, False
         if result.error is not None or result.response is None:
             errors.append(f"create_list: {result.error}")
-            return None
+            return None, False
         try:
-            return self.bound.list_id_from(result.response, created=request)
+            return self.bound.list_id_from(result.response, created=request), True
         except InputError as exc:
             errors.append(self.redact(f"create_list: {exc}; the response was HTTP {result.response.status}: "
                                       f"{result.response.excerpt(redact=self.redact)}"))
-            return None
+            return None, False
 
     # --- batches --------------------------------------------------------------------
     def _requests(self, list_id: Any, diff: Difference, current: Snapshot, held: Mapping[str, str]
@@ -428,6 +463,8 @@ class Engine:
         list_id = record.list_id if record else None
         plan: dict[str, Counter[str]] = {}
         if creates_list(self.integration.definition.type) and list_id is None:
+            if self.integration.endpoint("find_list") is not None:  # looked for first; created if not found
+                plan["find_list"] = Counter(requests=1, bytes=0)
             request = self.bound.create_list()
             plan["create_list"] = Counter(requests=1, bytes=len(request.body or b""))
         diff = changes(current, held)
