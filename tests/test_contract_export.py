@@ -293,3 +293,9 @@ def test_every_definition_that_validates_exports_a_valid_description(data):
     except portalspec.DefinitionError:
         return  # (only valid definitions are exported)
     assert problems(openapi(definition)) == []
+
+
+def test_a_literal_brace_in_a_url_is_percent_encoded_not_a_template():
+    # (found by the property test above: openapi-spec-validator crashed on the unclosed brace)
+    document = export(edit(MINIMAL, "url: https://api.acme.example/lists\n", "url: https://api.acme.example/{lists\n"))
+    assert "/%7Blists" in document["paths"]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ..auth import AUTH_METHODS, auth_for_scheme
 from ..diagnostics import InputError, Path
 from ..headers import is_json_type
-from ..kinds import KINDS
+from ..kinds import KINDS, endpoints_of
 from ..variables import PREDEFINED
 
 if TYPE_CHECKING:
@@ -85,8 +85,7 @@ class Operations:
         given = {name: op for name, op in (("create_list", self.create), ("add_users", self.add),
                                            ("remove_users", self.remove), ("update_users", self.update)) if op}
         types = {KINDS[name].type for name in given}
-        wanted = {name for name, kind in KINDS.items() if kind.type in types}
-        if len(types) != 1 or set(given) != wanted:
+        if len(types) != 1 or set(given) != set(endpoints_of(types.pop())):
             raise InputError("name the operations of one kind of definition: --create, --add and --remove "
                              "(a list), or --update alone (a property)")
         return given
