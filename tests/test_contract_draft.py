@@ -176,7 +176,7 @@ def test_a_server_variable_in_the_host_is_a_field():
     result = drafted(with_changes(servers=[{"url": "https://{region}.acme.example/v2", "variables": {
         "region": {"default": "us", "enum": ["us", "eu"]}}}]))
     definition = data(result)
-    assert definition["endpoints"]["create_list"]["url"] == "https://${region}.acme.example/v2/lists"
+    assert definition["endpoints"]["create_list"]["url"] == "https://$region.acme.example/v2/lists"
     assert definition["custom_fields"][0]["options"] == [{"label": "us", "value": "us"}, {"label": "eu", "value": "eu"}]
 
 
@@ -200,7 +200,7 @@ def test_an_api_key_in_the_query_is_a_secret_field_in_every_url(tmp_path):
     assert definition["auth"] == {"method": "none"}
     assert {"variable": "api_key", "display_name": "API Key", "type": "string", "secret": True} \
         in definition["custom_fields"]
-    assert all(e["url"].endswith("key=${api_key}") for e in definition["endpoints"].values())
+    assert all(e["url"].endswith("key=$api_key") for e in definition["endpoints"].values())
     assert [d.format() for d in portalspec.validate(written(tmp_path, result)) if d.is_error] == []
 
 
@@ -221,6 +221,14 @@ def test_a_property_draft_puts_the_cohort_flag_in_the_items_open_object(tmp_path
     assert update["item_template"].strip() == \
         '{"userId": "$user_id", "traits": {"[Amplitude] $amp_cohort_name": $amp_in_cohort}}'
     assert decided(result, "endpoints", "update_users")  # no maxItems: the default batch size
+    assert [d.format() for d in portalspec.validate(written(tmp_path, result)) if d.is_error] == []
+
+
+def test_a_path_parameter_followed_by_a_name_character_is_braced_and_a_dollar_in_a_path_doubled(tmp_path):
+    description = copy.deepcopy(LIST_API)
+    description["paths"]["/li$ts/{listId}_v2/members"] = description["paths"].pop("/lists/{listId}/members")
+    result = drafted(description)
+    assert data(result)["endpoints"]["add_users"]["url"] == "https://api.acme.example/v2/li$$ts/${list_id}_v2/members"
     assert [d.format() for d in portalspec.validate(written(tmp_path, result)) if d.is_error] == []
 
 

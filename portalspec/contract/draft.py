@@ -273,6 +273,13 @@ def _literal(text: str) -> str:
     return text.replace("$", "$$")
 
 
+def _put(template: str, name: str, variable: str) -> str:
+    """``template`` with OpenAPI's ``{name}`` as ``$variable`` (``${variable}`` where a name
+    character follows, which would otherwise continue the name)."""
+    return re.sub(r"\{" + re.escape(name) + r"\}(?=([A-Za-z0-9_])?)",
+                  lambda m: f"${{{variable}}}" if m.group(1) else f"${variable}", template)
+
+
 def _template(value: Any) -> str:
     """A JSON template from a value tree of plain JSON, :class:`Raw` and :class:`Text`."""
     if isinstance(value, Raw):
@@ -399,11 +406,12 @@ class _Drafter:
             found = [(re.match(r"(https?://[^/?#]+)(.*)", url), label) for url, label in urls]
             split = [(m.group(1), m.group(2).rstrip("/"), label) for m, label in found if m is not None]
             if split:
-                options = {origin: label or origin.split("://", 1)[1] for origin, _, label in reversed(split)}
+                options: dict[str, str] = {}
+                for origin, _, label in split:  # (the first server of an origin names it)
+                    options.setdefault(origin, label or origin.split("://", 1)[1])
                 variable = self.custom_field("base_url", "Data center", _Schema(None))
                 self.custom_fields[variable].update(
-                    type="single_select", options=[{"label": label, "value": origin}
-                                                   for origin, label in reversed(options.items())],
+                    type="single_select", options=[{"label": label, "value": origin} for origin, label in options.items()],
                     default=split[0][0])
                 self.decide(("custom_fields",), "the description lists several servers: the customer picks one "
                             "(an origin select, PS511); check the labels")
@@ -411,7 +419,7 @@ class _Drafter:
                     self.decide(("endpoints", endpoint, "url"), "the servers differ in more than their origin; "
                                 "this URL follows the first")
                 return f"${variable}" + split[0][1]
-        url = op.servers[0][0] if op.servers else "/"
+        url = _literal(op.servers[0][0]) if op.servers else "/"
         if not re.match(r"https?://", url):
             self.decide(("endpoints", endpoint, "url"), f"the description's server is {url!r}, not an absolute "
                         "URL: write the API's host")
@@ -422,7 +430,7 @@ class _Drafter:
             if isinstance(default, str) and re.fullmatch(r"[A-Za-z0-9-]{1,63}", default) \
                     and re.search(r"://[^/]*\{" + re.escape(name) + r"\}", url):
                 variable = self.custom_field(name, name.replace("_", " ").capitalize(), schema)
-                url = url.replace("{" + name + "}", f"${{{variable}}}")
+                url = _put(url, name, variable)
             else:
                 url = url.replace("{" + name + "}", str(default or ""))
         return url.rstrip("/")
@@ -435,7 +443,7 @@ class _Drafter:
     def url(self, endpoint: str, op: _Operation) -> tuple[str, bool, tuple[str, _Schema] | None]:
         """The endpoint's URL, whether it carries the list's id, and the query parameter that
         carries the users' ids (``$items``), if one does."""
-        path = op.path
+        path = _literal(op.path)
         scoped = KINDS[endpoint].list_scoped
         path_parameters = [(str(_read(p, "name")), p) for p in op.parameters if _read(p, "in") == "path"]
         list_name = next((n for n, _ in path_parameters if _LIST_ID.match(n)), None) if scoped else None
@@ -445,11 +453,11 @@ class _Drafter:
         list_id = list_name is not None
         for name, p in path_parameters:
             if name == list_name:
-                path = path.replace("{" + name + "}", "$list_id")
+                path = _put(path, name, "list_id")
                 continue
             variable = self.custom_field(name, name.replace("_", " ").capitalize(), _parameter_schema(p),
                                          description=_read(p, "description"))
-            path = path.replace("{" + name + "}", f"${{{variable}}}")
+            path = _put(path, name, variable)
             self.decide(("custom_fields",), f"the path parameter {name} of {op.id} is a field the customer fills "
                         "in; check that it is not something Amplitude knows")
         query: list[str] = []
@@ -474,9 +482,9 @@ class _Drafter:
             else:
                 variable = self.custom_field(name, name.replace("_", " ").capitalize(), schema,
                                              description=_read(p, "description"))
-                query.append(f"{name}=${{{variable}}}")
+                query.append(f"{name}=${variable}")
         if self.query_auth:
-            query.append(f"{self.query_auth[0]}=${{{self.query_auth[1]}}}")
+            query.append(f"{self.query_auth[0]}=${self.query_auth[1]}")
         return self.base_url(endpoint, op) + path + ("?" + "&".join(query) if query else ""), list_id, items
 
     # --- headers --------------------------------------------------------------------------------
@@ -735,7 +743,7 @@ class _Drafter:
                   f"Every `# {DECIDE}` comment marks a choice the description does not settle: settle each, "
                   "delete the comment, then run `portalspec validate` and `portalspec check --openapi`."]
         text = _emit(data, self.decisions, header, self.schema_path)
-        return Draft(text, self._values(), self._users(), tuple(self.decisions))
+        return Draft(text, self._values(), self._users(), tuple(dict.fromkeys(self.decisions)))
 
     def _values(self) -> str:
         lines = ["# Example values for previews and checks (not real credentials).", "fields:"]
