@@ -9,13 +9,18 @@ Each entry declares everything the pipeline needs to know about its method:
 - its curl form, where curl has a better spelling than ``-H`` (``-u`` for basic auth);
 - how ``portalspec serve`` checks a request's header against the expected credentials;
 - its OpenAPI security scheme, which ``portalspec openapi`` writes and from which
-  ``portalspec init --from-openapi`` finds the method back (:func:`auth_for_scheme`).
+  ``portalspec init --from-openapi`` finds the method back (:func:`auth_for_scheme`);
+- its *runtime* variables: values only the transport learns, when it sends (OAuth2's access
+  token). Rendering is pure, so it shows each as a placeholder (``$<NAME>_ACCESS_TOKEN`` in
+  curl and HAR); the transport puts the real value in as it sends (see :mod:`portalspec.oauth2`).
 
-Adding a method like the four below means a class here, an entry in :data:`AUTH_METHODS`,
-the schema's ``auth.method`` enum and the docs; nothing else.
+Adding a method like the four first below means a class here, an entry in
+:data:`AUTH_METHODS`, the schema's ``auth.method`` enum and the docs; nothing else. OAuth2
+(beyond the portal's form, PS515) also has a token endpoint, which lives in
+:mod:`portalspec.oauth2` (the token source for senders, the token issuer for serve).
 
-An endpoint may have its own auth (a second credential, on another host): the same methods,
-their variables read from secret custom fields instead (:class:`Auth` ``fields``).
+An endpoint may have its own auth (a second credential, on another host): the same methods
+but oauth2, their variables read from secret custom fields instead (:class:`Auth` ``fields``).
 """
 
 from __future__ import annotations
@@ -32,11 +37,23 @@ from .template import SubstitutionError, as_text, encode_header
 AUTHORIZATION = "Authorization"
 
 
+# OAuth2's runtime variable: the transport fills it in as it sends. A runtime name starts with
+# "@", so that no declared variable (a custom field named access_token, as Meta's) is taken for
+# it; curl and HAR still name it <NAME>_ACCESS_TOKEN (variables.env_name drops the "@").
+ACCESS_TOKEN = "@access_token"
+
+
 @dataclass(frozen=True)
 class AuthVariable:
     name: str
     display_name: str
     required: bool = True
+    # Declared only under these settings of the definition's auth: (("grant", "refresh_token"),).
+    when: tuple[tuple[str, str], ...] = ()
+    # A credential the provider may replace as it is used (a rotating refresh token). It may
+    # come from the environment (``<NAME>_<VARIABLE>``), where a secret store can keep it
+    # current, and it does not tell one destination from another in sync state.
+    rotates: bool = False
 
 
 def same_secret(given: str, expected: str) -> bool:
@@ -57,6 +74,11 @@ class AuthMethod:
     name: ClassVar[str]
     variables: ClassVar[tuple[AuthVariable, ...]] = ()
     credential: ClassVar[str] = ""  # how messages name what the header carries
+    runtime: ClassVar[tuple[str, ...]] = ()  # variables only the transport knows, as it sends
+
+    def declared(self, settings: Mapping[str, Any]) -> tuple[AuthVariable, ...]:
+        """The variables this method declares under the definition's auth ``settings``."""
+        return tuple(v for v in self.variables if all(settings.get(key) == value for key, value in v.when))
 
     def header(self, header_name: str | None) -> str | None:
         """The header this method sends, or None when it sends none."""
@@ -80,8 +102,10 @@ class AuthMethod:
         ``env_names`` names the shell variable of each of its variables ("": none)."""
         return None
 
-    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
-        """Its OpenAPI security scheme object, or None when it sends no credential."""
+    def security_scheme(self, header_name: str | None, settings: Mapping[str, Any] | None = None
+                        ) -> dict[str, Any] | None:
+        """Its OpenAPI security scheme object, or None when it sends no credential.
+        ``settings`` are the definition's (:attr:`Auth.settings`), for a method that needs them."""
         return None
 
 
@@ -121,7 +145,8 @@ class BasicAuth(AuthMethod):
         user, password = (env_names(v.name) for v in self.variables)
         return f'-u "${{{user}}}:${{{password}}}"' if password else f'-u "${{{user}}}:"'
 
-    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
+    def security_scheme(self, header_name: str | None, settings: Mapping[str, Any] | None = None
+                        ) -> dict[str, Any] | None:
         return {"type": "http", "scheme": "basic"}
 
 
@@ -139,7 +164,8 @@ class HeaderAuth(AuthMethod):
     def accepts(self, given: str, env: Mapping[str, Any]) -> bool:
         return same_secret(given, as_text(env["api_key"]))
 
-    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
+    def security_scheme(self, header_name: str | None, settings: Mapping[str, Any] | None = None
+                        ) -> dict[str, Any] | None:
         return {"type": "apiKey", "in": "header", "name": header_name or ""}
 
 
@@ -158,11 +184,50 @@ class BearerAuth(AuthMethod):
         scheme, _, token = given.partition(" ")
         return scheme.lower() == "bearer" and same_secret(token.strip(), as_text(env["bearer_token"]))
 
-    def security_scheme(self, header_name: str | None) -> dict[str, str] | None:
+    def security_scheme(self, header_name: str | None, settings: Mapping[str, Any] | None = None
+                        ) -> dict[str, Any] | None:
         return {"type": "http", "scheme": "bearer"}
 
 
-AUTH_METHODS: Mapping[str, AuthMethod] = {m.name: m for m in (NoAuth(), BasicAuth(), HeaderAuth(), BearerAuth())}
+class OAuth2Auth(AuthMethod):
+    """OAuth2 (RFC 6749) with the client credentials or the refresh token grant: the access
+    token comes from the definition's ``token_url`` at run time (:mod:`portalspec.oauth2`)."""
+
+    name = "oauth2"
+    variables = (AuthVariable("client_id", "Client ID"), AuthVariable("client_secret", "Client Secret"),
+                 AuthVariable("refresh_token", "Refresh Token", when=(("grant", "refresh_token"),), rotates=True))
+    credential = "OAuth2 access token"
+    runtime = (ACCESS_TOKEN,)
+
+    def header(self, header_name: str | None) -> str | None:
+        return AUTHORIZATION
+
+    def value(self, env: Mapping[str, Any], header_name: str | None) -> str:
+        return "Bearer " + _header_text(env[ACCESS_TOKEN], ACCESS_TOKEN, AUTHORIZATION)
+
+    def accepts(self, given: str, env: Mapping[str, Any]) -> bool:
+        """``env`` holds one access token serve issued (it tries each one it holds)."""
+        scheme, _, token = given.partition(" ")
+        return scheme.lower() == "bearer" and same_secret(token.strip(), as_text(env[ACCESS_TOKEN]))
+
+    def security_scheme(self, header_name: str | None, settings: Mapping[str, Any] | None = None
+                        ) -> dict[str, Any] | None:
+        """OpenAPI's oauth2 scheme with the grant's flow. A refresh token comes from an
+        authorization code flow, whose authorization URL portalspec never uses or knows: the
+        token URL stands in for it, and the description says so."""
+        settings = settings or {}
+        url = settings.get("token_url") or ""
+        scopes = {scope: "" for scope in settings.get("scopes") or ()}
+        if settings.get("grant") == "refresh_token":
+            return {"type": "oauth2", "description": "portalspec uses the token endpoint only (grant_type="
+                    "refresh_token); the authorization URL is the API's own: put it in place of this one.",
+                    "flows": {"authorizationCode": {"authorizationUrl": url, "tokenUrl": url, "refreshUrl": url,
+                                                    "scopes": scopes}}}
+        return {"type": "oauth2", "flows": {"clientCredentials": {"tokenUrl": url, "scopes": scopes}}}
+
+
+AUTH_METHODS: Mapping[str, AuthMethod] = {m.name: m for m in (NoAuth(), BasicAuth(), HeaderAuth(), BearerAuth(),
+                                                              OAuth2Auth())}
 
 
 Fields = tuple[tuple[str, str], ...]  # (a method's variable, the custom field holding it)
@@ -207,12 +272,24 @@ def auth_for_scheme(scheme: Mapping[str, Any]) -> "Auth | None":
     return None
 
 
+def is_runtime(variable: str) -> bool:
+    """``variable`` is a method's runtime variable: no preview can know its value."""
+    return any(variable in m.runtime for m in AUTH_METHODS.values())
+
+
 @dataclass(frozen=True)
 class Auth:
     """A definition's ``auth`` (or an endpoint's own): a method from the table, and its settings."""
 
     method: str  # a key of AUTH_METHODS
     header_name: str | None = None
+    # oauth2 (PS515): the grant, the token endpoint, the scopes asked for, and how the client
+    # authenticates to the token endpoint ("body": form fields; "basic": HTTP Basic). The
+    # model passes the schema's default for client_auth; "body" here is for Auth built by hand.
+    grant: str | None = None
+    token_url: str | None = None
+    scopes: tuple[str, ...] = ()
+    client_auth: str = "body"
     # An endpoint's own auth: its credentials come from these custom fields, not from the
     # method's variables (which belong to the definition's auth).
     fields: Fields = ()
@@ -222,11 +299,21 @@ class Auth:
         return AUTH_METHODS[self.method]
 
     @property
+    def settings(self) -> dict[str, Any]:
+        """The settings as the definition spells them (what :meth:`AuthMethod.declared` reads)."""
+        return {"method": self.method, "header_name": self.header_name, "grant": self.grant,
+                "token_url": self.token_url, "scopes": list(self.scopes), "client_auth": self.client_auth}
+
+    @property
+    def declared(self) -> tuple[AuthVariable, ...]:
+        return self.scheme.declared(self.settings)
+
+    @property
     def variables(self) -> tuple[str, ...]:
         """The variables its credentials are read from."""
         if self.fields:
             return tuple(field for _, field in self.fields)
-        return tuple(v.name for v in self.scheme.variables)
+        return tuple(v.name for v in self.declared)
 
     @property
     def header(self) -> str | None:
@@ -249,8 +336,8 @@ class Auth:
         return self.scheme.value(self.credentials(env), self.header_name)
 
     @property
-    def security_scheme(self) -> dict[str, str] | None:
-        return self.scheme.security_scheme(self.header_name)
+    def security_scheme(self) -> dict[str, Any] | None:
+        return self.scheme.security_scheme(self.header_name, self.settings)
 
     def derived(self, env: Mapping[str, Any]) -> tuple[str, ...]:
         return self.scheme.derived(self.credentials(env))

@@ -16,12 +16,17 @@ end to end before Amplitude reviews it:
   definition's path finds the cohort's list (or nothing: 404 for a path without a filter);
 - add/remove change a list's membership (404 for an unknown list); update_users
   sets or clears the cohort trait per user;
+- with ``auth: oauth2`` it is also the token endpoint (at ``token_url``'s path,
+  :class:`portalspec.oauth2.TokenIssuer`): it checks the client and the refresh token against
+  the values file, issues access tokens (in memory only), and takes only those as bearer
+  tokens; ``POST /_portalspec/expire-tokens`` (or ``Faults.token_uses``) makes senders refresh;
 - ``GET /_portalspec/state`` and ``GET /_portalspec/requests`` show what it holds and got;
 - faults can be injected (a seeded failure rate, a status, ``Retry-After``, latency)
   without touching the state, to test how a sender copes.
 
 Order of checks: the body is read first (413 over ``max_body_bytes``, 408 when it does not
-arrive in time), then route (404/405), latency and injected failure, credentials (401), the
+arrive in time), then the token endpoint (answered there, without faults), route (404/405),
+latency and injected failure, credentials (401), the
 values file's fields in the path (404), body (400: not JSON that :func:`portalspec.bodies.read_json`
 accepts, or not fitting the template), then the list (404; 409 for a create of an id that
 exists). A refusal changes nothing. The app is pure WSGI: it can be driven in
@@ -62,6 +67,7 @@ from .macros import slugify
 from .masking import MASK
 from .matching import Captured, Column, PayloadMatcher, match_text, same_value
 from .model import Definition
+from .oauth2 import TOKEN_ENDPOINT, TokenIssuer
 from .render import COHORT_VARIABLES
 from .store import REQUEST_LOG, Store, member_key
 from .template import Position, Slot, SubstitutionError, Template, as_text
@@ -149,6 +155,7 @@ class Faults:
     retry_after: int | None = None  # seconds, sent as Retry-After on injected failures
     latency_ms: float = 0.0  # added to every endpoint request
     seed: int | None = None
+    token_uses: int | None = None  # OAuth2: an access token is taken on this many requests, then refused (401)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fail_rate <= 1.0:
@@ -159,6 +166,8 @@ class Faults:
             raise InputError("retry-after must be 0 seconds or more")
         if self.latency_ms < 0:
             raise InputError("latency must be 0 ms or more")
+        if self.token_uses is not None and self.token_uses < 1:
+            raise InputError("an access token must be good for 1 request or more")
 
 
 @dataclass(frozen=True)
@@ -216,6 +225,11 @@ class Destination:
         bound = integration.bind(values, reveal_secrets=True)
         self.env = dict(bound.field_values)  # as sent: after the fields' transforms
         self.masker = bound.masker
+        self._base_masker = bound.masker
+        auth = self.definition.auth
+        # OAuth2: the token endpoint, at token_url's path (the host is ignored, as every host is).
+        self.tokens = TokenIssuer(auth, self.env, uses=faults.token_uses) if auth.scheme.runtime else None
+        self._token_path = canonical_path(urlsplit(auth.token_url or "").path or "/") if self.tokens else None
         self.store = store if store is not None else Store(integration=self.definition.name)
         self.faults = faults
         self.log = log
@@ -395,12 +409,21 @@ class Destination:
             size *= 4
 
     def _control(self, request: WsgiRequest, path: str) -> _Outcome:
-        views = {"/_portalspec/state": self.state, "/_portalspec/requests": self.requests}
+        views: dict[str, Callable[[], Any]] = {"/_portalspec/state": self.state, "/_portalspec/requests": self.requests}
+        actions: dict[str, Callable[[], Any]] = {"/_portalspec/expire-tokens": self.expire_tokens} if self.tokens else {}
+        if path in actions:
+            if request.method != "POST":
+                return _Outcome(405, {"error": f"{path} answers POST only"}, headers=(("Allow", "POST"),))
+            return _Outcome(200, actions[path]())
         if path not in views:
-            return _error(404, f"no {path}; try {', '.join(views)}")
+            return _error(404, f"no {path}; try {', '.join([*views, *actions])}")
         if request.method != "GET":
             return _Outcome(405, {"error": f"{path} answers GET only"}, headers=(("Allow", "GET"),))
         return _Outcome(200, views[path]())
+
+    def expire_tokens(self) -> dict[str, Any]:
+        """OAuth2: refuse every access token issued so far, so that senders must refresh."""
+        return {"expired": self.tokens.expire() if self.tokens is not None else 0}
 
     def state(self) -> dict[str, Any]:
         """All lists with their members (list-based) and users with their traits (property-based)."""
@@ -412,7 +435,7 @@ class Destination:
 
     def routes(self) -> list[str]:
         """``METHOD /path/$variable  (endpoint)`` for each endpoint, as the definition spells it."""
-        out = []
+        out = [f"POST {self._token_path}  ({TOKEN_ENDPOINT})"] if self._token_path is not None else []
         for rule in self._map.iter_rules():
             for route in self._groups[int(rule.endpoint)]:
                 params = dict(route.params)
@@ -422,6 +445,8 @@ class Destination:
 
     # --- endpoints ----------------------------------------------------------------
     def _endpoint(self, request: WsgiRequest, path: str, body: bytes) -> _Outcome:
+        if self.tokens is not None and path == self._token_path:
+            return self._token(request, body)
         adapter = self._map.bind("destination", "/")
         try:
             group, args = adapter.match(path, request.method)
@@ -446,8 +471,21 @@ class Destination:
             outcome = replace(_error(self.faults.fail_status, "injected failure (portalspec serve --fail-rate)",
                                      routes[0].endpoint.name), injected=True)
         else:
+            if self.tokens is not None:  # the token it carries has one use less (Faults.token_uses)
+                self.tokens.spend(request.headers.get("Authorization"))
             outcome = self._handle(routes, request, args, body)
         return replace(outcome, headers=tuple(extra) + outcome.headers)
+
+    def _token(self, request: WsgiRequest, body: bytes) -> _Outcome:
+        """The OAuth2 token endpoint; a token it issues is masked from then on, like a secret."""
+        assert self.tokens is not None
+        if request.method != "POST":
+            return _Outcome(405, {"error": f"the token endpoint answers POST only, not {request.method}"},
+                            TOKEN_ENDPOINT, "method not allowed (allowed: POST)", headers=(("Allow", "POST"),))
+        answer = self.tokens.answer(Headers(request.headers.items()), body)
+        if answer.status == 200:
+            self.masker = self._base_masker.including(self.tokens.tokens())
+        return _Outcome(answer.status, answer.body, TOKEN_ENDPOINT, answer.message, answer.headers)
 
     def _handle(self, routes: list[_Route], request: WsgiRequest, args: Mapping[str, str], body: bytes) -> _Outcome:
         # Parsed once for every route; a body that is not usable JSON is refused (400) in
@@ -472,7 +510,8 @@ class Destination:
         name = route.endpoint.name
         problem = self._check_auth(route, request)
         if problem is not None:
-            return _error(401, f"missing or wrong credentials: {problem}", name)
+            challenge = (("WWW-Authenticate", 'Bearer error="invalid_token"'),) if self.tokens is not None else ()
+            return replace(_error(401, f"missing or wrong credentials: {problem}", name), headers=challenge)
         from_path = {variable: args[param] for param, variable in route.params}
         for variable, value in from_path.items():
             if variable in self.env and not same_value(self.env[variable], value):
@@ -547,7 +586,8 @@ class Destination:
             value = _wsgi_text(raw)  # senders (portalspec's transport among them) send UTF-8
             if check.expected is None:
                 assert check.auth is not None
-                if not check.auth.accepts(value, self.env):
+                if not (self.tokens.accepts(value) if self.tokens is not None and check.auth.method == "oauth2"
+                        else check.auth.accepts(value, self.env)):
                     return f"{check.header} does not carry the expected {check.description}"
             elif match_text(check.expected, value, self.env) is None:
                 return f"{check.header} does not match {check.description}"
@@ -770,7 +810,7 @@ def build_destination(definition: DefinitionSource, values: ValuesSource, *, sta
         integration = definition
     else:
         integration = compile_definition(definition if isinstance(definition, Definition) else load(definition))
-    values = values if isinstance(values, Values) else load_values(values)
+    values = values if isinstance(values, Values) else load_values(values, integration.definition)
     store = Store(state or ":memory:", integration=integration.definition.name, request_log=request_log)
     try:
         return Destination(integration, values, store=store, faults=faults, log=log, sleep=sleep,

@@ -19,6 +19,7 @@ package and fails when a class is missing here)::
      │    ├── PayloadMismatch       diagnostics      a body sent to `portalspec serve` does not fit the payload template
      │    ├── DescriptionError      contract.load    an OpenAPI description cannot be used at all; carries .diagnostics (PS601)
      │    └── TransportError        transport        a request could not be delivered; .retryable says if a retry may help
+     │         └── TokenError       oauth2           the OAuth2 token endpoint gave no usable access token (or its token was refused)
      ├── _TooManyAliases            loader           internal: a YAML alias bomb; becomes a diagnostic
      ├── _Retryable                 amplitude        internal: one failed Amplitude call worth retrying
      └── ValueError

@@ -181,7 +181,11 @@ class _Differ:
             self.add(Impact.RISKY, "header-changed",
                      f"the auth header changed from {_show(old.get('header_name'))} to {_show(new.get('header_name'))}",
                      ("auth", "header_name"))
-        self.others(old, new, ("auth",), ("method", "header_name"))
+        elif old.get("grant") != new.get("grant"):  # oauth2: another grant wants other credentials
+            self.add(Impact.BREAKING, "auth-grant-changed",
+                     f"the OAuth2 grant changed from {_show(old.get('grant'))} to {_show(new.get('grant'))}: existing "
+                     "destinations hold the credentials of the old grant", ("auth", "grant"))
+        self.others(old, new, ("auth",), ("method", "header_name", "grant"))
 
     def headers(self, old_map: Any, new_map: Any, path: Path, where: str) -> None:
         old = {str(k).lower(): (k, v) for k, v in _dict(old_map).items()}

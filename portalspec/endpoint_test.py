@@ -8,18 +8,22 @@ Like the Testing tab it shows rather than recovers: nothing is retried, a failed
 not stop the next one, and when create_list yields no list id the batches are not sent (they
 would need it). Responses are classified with each endpoint's ``errors:`` table, so a
 matching row's friendly message is what the report says. Secrets never reach the report.
+
+With ``auth: oauth2`` the access token is fetched first, shown as its own step (``token``),
+and refreshed once if a request is refused with 401; a provider that rotates refresh tokens
+is reported as a warning. No token ever reaches the report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .diagnostics import InputError, excerpt
 from .integration import Integration
 from .kinds import BATCH_ENDPOINTS
 from .macros import MacroContext
-from .masking import Masker
+from .oauth2 import TOKEN_ENDPOINT, TokenError, TokenSource, token_source
 from .render import NOT_FOUND, BoundIntegration
 from .request import Request
 from .transport import Response, Transport, TransportError, classify, rebase
@@ -63,7 +67,7 @@ class StepResult:
     def to_text(self) -> list[str]:
         mark = ("ok  " if self.sent else "skip") if self.ok else ("--  " if not self.sent else "FAIL")
         what = f"{self.method} {self.url}" if self.sent else "not sent"
-        batch = self.endpoint not in _FINDS_LISTS and self.sent
+        batch = self.endpoint not in (*_FINDS_LISTS, TOKEN_ENDPOINT) and self.sent
         users = f"  ({self.users} user{'s' * (self.users != 1)})" if batch else ""
         lines = [f"[{mark}] {self.endpoint:<13} {what}{users}"]
         if not self.sent:
@@ -92,6 +96,7 @@ class EndpointTestReport:
     base_url: str | None
     steps: tuple[StepResult, ...]
     list_id: str | int | None = None
+    warnings: tuple[str, ...] = ()  # worth knowing, but no failure (a rotated refresh token)
 
     @property
     def passed(self) -> bool:
@@ -110,27 +115,32 @@ class EndpointTestReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"integration": self.integration, "base_url": self.base_url, "passed": self.passed,
-                "list_id": self.list_id, "summary": self.summary(), "steps": [s.to_dict() for s in self.steps]}
+                "list_id": self.list_id, "summary": self.summary(), "steps": [s.to_dict() for s in self.steps],
+                "warnings": list(self.warnings)}
 
     def to_text(self) -> str:
         where = f" against {self.base_url}" if self.base_url else ""
         lines = [f"{self.integration}: endpoint test{where}"]
         for step in self.steps:
             lines.extend(step.to_text())
+        lines.extend(f"warning: {warning}" for warning in self.warnings)
         lines.append(self.summary())
         return "\n".join(lines)
 
 
-def _send(request: Request, transport: Transport, masker: Masker, integration: Integration
-          ) -> tuple[StepResult, Response | None]:
+Redact = Callable[[str], str]
+
+
+def _send(request: Request, transport: Transport, masker: Redact, integration: Integration,
+          tokens: TokenSource | None) -> tuple[StepResult, Response | None]:
     endpoint = integration.endpoint(request.endpoint)
     errors = endpoint.spec.errors if endpoint is not None else ()
     url = masker(rebase(request.url, transport.base_url))
     base = StepResult(request.endpoint, request.method, url, request.items, sent=True, ok=False)
     try:
-        response = transport.send(request)
+        response = transport.send(request, tokens)
     except TransportError as exc:
-        return replace(base, reason="connection failed", message=masker(str(exc))), None
+        return replace(base, reason=exc.reason, message=masker(str(exc))), None
     verdict = classify(response, errors)
     return replace(base, ok=verdict.ok, status=response.status, elapsed=response.elapsed, reason=verdict.reason,
                    message=verdict.message, excerpt=response.excerpt(EXCERPT, redact=masker),
@@ -138,7 +148,7 @@ def _send(request: Request, transport: Transport, masker: Masker, integration: I
 
 
 def _read_list_id(bound: BoundIntegration, step: StepResult, request: Request, response: Response,
-                  masker: Masker) -> StepResult:
+                  masker: Redact) -> StepResult:
     try:
         found = bound.list_id_from(response, created=request)  # an empty id is refused there
     except InputError as exc:
@@ -147,12 +157,12 @@ def _read_list_id(bound: BoundIntegration, step: StepResult, request: Request, r
     return replace(step, list_id=found)
 
 
-def _find_list(bound: BoundIntegration, transport: Transport, masker: Masker, integration: Integration
-               ) -> StepResult:
+def _find_list(bound: BoundIntegration, transport: Transport, masker: Redact, integration: Integration,
+               tokens: TokenSource | None) -> StepResult:
     """find_list, sent and read: ok with the list id when found, ok without one when there is
     none (a 404, or nothing at the path); not ok when the answer cannot say."""
     request = bound.find_list()
-    step, response = _send(request, transport, masker, integration)
+    step, response = _send(request, transport, masker, integration, tokens)
     if response is None or not (step.ok or response.status == NOT_FOUND):
         return step
     try:
@@ -179,22 +189,36 @@ def run_endpoint_test(integration: Integration, values: Values, users: Iterable[
     definition = integration.definition
     users = users if isinstance(users, UserSource) else UserSource("", users)
     bound = integration.bind(values, context=context, reveal_secrets=True)
-    masker = bound.masker
+    tokens = token_source(definition.auth, bound.fields, transport, name=definition.name)
+
+    def masker(text: str) -> str:  # the values' secrets, and every token the run has seen
+        return tokens.redact(bound.masker(text)) if tokens is not None else bound.masker(text)
+
     steps: list[StepResult] = []
     list_id: str | int | None = None
+    if tokens is not None:
+        steps.append(_token_step(tokens, masker))
+        if not steps[0].ok:
+            steps += [_not_sent(e.name, e.method, "there is no OAuth2 access token to send it with")
+                      for e in integration.endpoints]
+            return EndpointTestReport(definition.name, transport.base_url, tuple(steps))
+
+    def warnings() -> tuple[str, ...]:  # (a refresh during the test may bring one too)
+        return tuple(tokens.warnings) if tokens is not None else ()
+
     create = integration.endpoint("create_list")
     if create is not None:
         cohort = bound.for_users(users)  # the test CSV may name the cohort
         looked = integration.endpoint("find_list") is not None
         if looked:
-            steps.append(_find_list(cohort, transport, masker, integration))
+            steps.append(_find_list(cohort, transport, masker, integration, tokens))
             list_id = steps[-1].list_id
         if list_id is not None:
             steps.append(_not_sent("create_list", create.method, "find_list found the list; it is used as it is",
                                    ok=True))
         elif not looked or steps[-1].ok:
             request = cohort.create_list()
-            step, response = _send(request, transport, masker, integration)
+            step, response = _send(request, transport, masker, integration, tokens)
             exists = cohort.says_exists(response)
             if exists:  # create_list.exists_on: the list is there already; use it
                 step = replace(step, ok=True, reason=f"{step.reason}: the list exists already (exists_on)")
@@ -203,7 +227,7 @@ def run_endpoint_test(integration: Integration, values: Values, users: Iterable[
                 list_id = step.list_id
             steps.append(step)
             if exists and list_id is None:  # an id the destination chose: find_list finds it
-                steps.append(_find_list(cohort, transport, masker, integration))
+                steps.append(_find_list(cohort, transport, masker, integration, tokens))
                 list_id = steps[-1].list_id
                 if steps[-1].ok and list_id is None:
                     steps[-1] = replace(steps[-1], ok=False, reason="not found",
@@ -220,10 +244,25 @@ def run_endpoint_test(integration: Integration, values: Values, users: Iterable[
                 if endpoint.kind.list_scoped:
                     steps.append(_not_sent(endpoint.name, endpoint.method,
                                            f"{why}, so there is no $list_id to send it with"))
-            return EndpointTestReport(definition.name, transport.base_url, tuple(steps))
+            return EndpointTestReport(definition.name, transport.base_url, tuple(steps), warnings=warnings())
     for request in bound.requests(users, list_id=list_id):
         if request.endpoint not in BATCH_ENDPOINTS:
             continue  # find_list and create_list were sent above; rendering the lifecycle yields them again
-        step, _ = _send(request, transport, masker, integration)
+        step, _ = _send(request, transport, masker, integration, tokens)
         steps.append(step)
-    return EndpointTestReport(definition.name, transport.base_url, tuple(steps), list_id)
+    return EndpointTestReport(definition.name, transport.base_url, tuple(steps), list_id, warnings())
+
+
+def _token_step(tokens: TokenSource, masker: Redact) -> StepResult:
+    """The token endpoint's exchange as a step of the test: the token itself is never shown."""
+    base = StepResult(TOKEN_ENDPOINT, "POST", masker(tokens.url), 0, sent=True, ok=False)
+    try:
+        tokens.token()
+    except TokenError as exc:
+        last = tokens.exchanges[-1] if tokens.exchanges else None
+        return replace(base, reason=exc.reason, message=masker(str(exc)),
+                       status=last.status if last else None, elapsed=last.elapsed if last else None)
+    last = tokens.exchanges[-1]
+    life = f" (expires in {last.expires_in:g} s)" if last.expires_in is not None else ""
+    return replace(base, ok=True, status=last.status, elapsed=last.elapsed, reason="OK",
+                   message=f"access token obtained{life}")

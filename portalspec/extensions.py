@@ -145,6 +145,11 @@ def _query_items(data: dict[str, Any]) -> Iterator[Where]:
                 yield ("endpoints", name, key), None
 
 
+def _oauth2(data: dict[str, Any]) -> Iterator[Where]:
+    if _dict(data.get("auth")).get("method") == "oauth2":
+        yield ("auth", "method"), None
+
+
 def _body_limits(data: dict[str, Any]) -> Iterator[Where]:
     for name, spec in _endpoints(data):
         if "max_body_bytes" in spec:
@@ -196,6 +201,8 @@ EXTENSIONS: tuple[Extension, ...] = (
               _per_user),
     Extension("PS513", "a request without a body", "a payload holding $items", _no_body, at_key=True),
     Extension("PS514", "$items in the URL's query string", "$items in the payload", _query_items),
+    Extension("PS515", "OAuth2 (an access token fetched from a token endpoint)", "bearer with a long-lived token",
+              _oauth2),
     Extension("PS516", "statuses meaning the list exists already (exists_on)", None, _exists_on, at_key=True),
     Extension("PS517", "a find_list endpoint (finding a list that exists already)", None, _find_list, at_key=True),
     Extension("PS518", "a rate limit", "none: Amplitude retries after a 429", _rate_limits, at_key=True),
@@ -225,4 +232,12 @@ def extension_diagnostics(data: Any, target: str) -> Iterator[tuple[Diagnostic, 
                     offset, extension.at_key
 
 
-__all__ = ["EXTENSIONS", "TARGETS", "Extension", "extension_diagnostics"]
+def extension_marks(data: Any) -> Iterator[tuple[Path, str]]:
+    """(path, code) of each construct beyond the portal's form (``vars`` marks what they declare)."""
+    if isinstance(data, dict):
+        for extension in EXTENSIONS:
+            for path, _ in extension.find(data):
+                yield path, extension.code
+
+
+__all__ = ["EXTENSIONS", "TARGETS", "Extension", "extension_diagnostics", "extension_marks"]

@@ -2,7 +2,9 @@
 
 Masked secrets (``Request.masked``) show as ``********``; in curl each becomes a shell variable
 reference (``"$ACME_BEARER_TOKEN"``) named in a comment above, so the command still runs once
-the variable is exported.
+the variable is exported. A runtime variable (OAuth2's access token, which no render can know)
+is ``"$ACME_ACCESS_TOKEN"`` in curl and ``$ACME_ACCESS_TOKEN`` in HAR, where tools that import
+a HAR file fill such names in; JSON and raw HTTP show it as ``********``, like a secret.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
-from .auth import credential_of
+from .auth import credential_of, is_runtime
 from .masking import MASK
+from .variables import env_name
 
 
 class Shown(Protocol):
@@ -63,11 +66,6 @@ def to_dict(request: Shown) -> dict[str, Any]:
     }
 
 
-def env_name(prefix: str, variable: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9]+", "_", f"{prefix}_{variable}" if prefix else variable).strip("_").upper()
-    return "_" + name if name[:1].isdigit() else name  # a shell name cannot start with a digit (8x8)
-
-
 def _used_secrets(request: Shown) -> list[str]:
     texts = [request.url, request.text or ""] + [v for _, v in request.headers]
     return [variable for sentinel, variable in request.masked if any(sentinel in t for t in texts)]
@@ -95,10 +93,12 @@ def _shell(request: Shown, text: str, prefix: str) -> str:
 
 def curl_exports(request: Shown, env_prefix: str = "") -> list[str]:
     """Comment lines naming the shell variables a masked curl command needs."""
-    names = [env_name(env_prefix, n) for v in _used_secrets(request) for n in _secret_names(v)]
+    names = [(env_name(env_prefix, n), is_runtime(n)) for v in _used_secrets(request) for n in _secret_names(v)]
     if not names:
         return []
-    return ["# Secrets are masked; export them first:"] + [f"#   export {n}='...'" for n in names]
+    return ["# Secrets are masked; export them first:"] + [
+        f"#   export {n}='...'" + ("  # an OAuth2 access token: portalspec test and sync fetch one from token_url"
+                                  if runtime else "") for n, runtime in names]
 
 
 def _shell_names(prefix: str, named: Mapping[str, str]) -> Callable[[str], str]:
@@ -139,7 +139,15 @@ def to_http(request: Shown) -> str:
     return request.apply_mask("\r\n".join(head)) + "\r\n\r\n" + (body or "")
 
 
-def to_har_entry(request: Shown, started: str = "1970-01-01T00:00:00.000Z") -> dict[str, Any]:
+def _har_text(request: Shown, text: str, prefix: str) -> str:
+    """``text`` masked, each runtime variable as ``$PREFIX_NAME`` (a name HAR tools fill in)."""
+    for sentinel, variable in request.masked:
+        if is_runtime(variable):
+            text = text.replace(sentinel, "$" + env_name(prefix, variable))
+    return request.apply_mask(text)
+
+
+def to_har_entry(request: Shown, started: str = "1970-01-01T00:00:00.000Z", env_prefix: str = "") -> dict[str, Any]:
     """A HAR 1.2 entry; the response is empty (nothing was sent)."""
     url = request.apply_mask(request.url)
     text = request.apply_mask(request.text) if request.text is not None else None
@@ -148,7 +156,7 @@ def to_har_entry(request: Shown, started: str = "1970-01-01T00:00:00.000Z") -> d
         "url": url,
         "httpVersion": "HTTP/1.1",
         "cookies": [],
-        "headers": [{"name": n, "value": request.apply_mask(v)} for n, v in request.headers],
+        "headers": [{"name": n, "value": _har_text(request, v, env_prefix)} for n, v in request.headers],
         "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)],
         "headersSize": -1,
         "bodySize": len(text.encode("utf-8")) if text is not None else 0,  # of the body as shown, like to_http
@@ -169,7 +177,7 @@ def to_har_entry(request: Shown, started: str = "1970-01-01T00:00:00.000Z") -> d
 
 @dataclass(frozen=True)
 class FormatOptions:
-    env_prefix: str = ""  # curl: the prefix of the shell variables that hold masked secrets
+    env_prefix: str = ""  # curl (and HAR, for a runtime token): the prefix of the variables that hold secrets
     started: str = "1970-01-01T00:00:00.000Z"  # HAR: each entry's startedDateTime
     version: str = ""  # HAR: the creator's version
 
@@ -197,7 +205,7 @@ def _write_json(requests: Iterable[Shown], options: FormatOptions) -> Iterator[s
 
 def _write_har(requests: Iterable[Shown], options: FormatOptions) -> Iterator[str]:
     log = {"version": "1.2", "creator": {"name": "portalspec", "version": options.version},
-           "entries": [to_har_entry(r, options.started) for r in requests]}
+           "entries": [to_har_entry(r, options.started, options.env_prefix) for r in requests]}
     yield json.dumps({"log": log}, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -41,6 +41,7 @@ The cohort export CSV's record reader, :func:`open_export`, is also ``amplitude.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import itertools
@@ -50,22 +51,36 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence, cast
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
 from .diagnostics import InputError, did_you_mean
 from .loader import read_document
 from .model import Definition
 from .values import (ADD, BLOCK, COHORT_COLUMNS, REMOVE, Cohort, Members, Refs, UserSource, Values, unsendable,
                      values_from_data)
+from .variables import env_name
 
 # --- values -----------------------------------------------------------------------------
 
-def load_values(path: str | os.PathLike[str]) -> Values:
-    """Read a values file; every problem is reported at once with its file:line:col."""
+def load_values(path: str | os.PathLike[str], definition: Definition | None = None,
+                environ: Mapping[str, str] | None = None) -> Values:
+    """Read a values file; every problem is reported at once with its file:line:col. With the
+    ``definition``, an auth variable that may rotate (OAuth2's refresh token) and that the file
+    leaves out is taken from the environment (:func:`from_environment`)."""
     document = read_document(path)
     if document.data is None or not document.ok:
         raise InputError("\n".join(d.format() for d in document.diagnostics))
-    return values_from_data(document.data, document)
+    values = values_from_data(document.data, document)
+    return from_environment(values, definition, os.environ if environ is None else environ) if definition else values
+
+
+def from_environment(values: Values, definition: Definition, environ: Mapping[str, str]) -> Values:
+    """``values`` with each rotating auth variable the values file leaves out taken from
+    ``environ``, named as curl previews name secrets (``<NAME>_REFRESH_TOKEN``, see
+    :func:`portalspec.variables.env_name`), so a secret store can keep it current."""
+    found = {v.name: environ[env_name(definition.name, v.name)] for v in definition.auth.declared
+             if v.rotates and v.name not in values.fields and environ.get(env_name(definition.name, v.name))}
+    return dataclasses.replace(values, fields={**values.fields, **found}) if found else values
 
 
 # --- users ------------------------------------------------------------------------------

@@ -62,14 +62,7 @@ class Masker:
     @classmethod
     def for_secrets(cls, secrets: Iterable[str], derived: Iterable[str] = ()) -> "Masker":
         """The masker of these secret values (empty ones ignored) and their derived forms."""
-        found: set[str] = set()
-        for secret in secrets:
-            if secret:
-                found |= spellings(secret)
-        for form in derived:
-            if form:
-                found |= spellings(form)
-        return cls(tuple(sorted(found, key=len, reverse=True)))
+        return cls().including([*secrets, *derived])
 
     @classmethod
     def for_values(cls, definition: Definition, env: Mapping[str, Any],
@@ -83,6 +76,14 @@ class Masker:
             if any(as_text(env.get(name, "")) for name in auth.variables):
                 derived += auth.derived(env)
         return cls.for_secrets(secrets, derived)
+
+    def including(self, secrets: Iterable[str]) -> "Masker":
+        """This masker, also hiding ``secrets`` (learnt at run time: an OAuth2 access token)."""
+        found = set(self.spellings)
+        for secret in secrets:
+            if secret:
+                found |= spellings(secret)
+        return Masker(tuple(sorted(found, key=len, reverse=True)))
 
     def __call__(self, text: str) -> str:
         for spelling in self.spellings:

@@ -15,7 +15,7 @@ from typing import Any
 from .auth import Auth
 from .kinds import ENDPOINTS, KINDS, EndpointKind
 from .loader import SourceMap
-from .schema import default
+from .schema import default, schema
 
 # Defaults are written once, in the JSON Schema; the dataclasses' own defaults (for values
 # built directly, not from a file) are read from it too.
@@ -25,6 +25,7 @@ _DEFAULT_MAPPING_TYPE: str = default("mapping_field", "type")
 _DEFAULT_REQUIRED: bool = default("mapping_field", "required")
 _DEFAULT_SEPARATOR: str = default("batch_endpoint", "items_separator")
 _DEFAULT_MAX_URL: int = default("batch_endpoint", "max_url_bytes")
+_AUTH_SETTINGS: dict[str, Any] = schema()["properties"]["auth"]["properties"]  # (auth is not under $defs)
 
 Scalar = Any  # a field's value: text, or a number or boolean for typed fields
 
@@ -176,7 +177,11 @@ def _json(value: Any) -> str | None:
 
 
 def _auth(spec: dict) -> Auth:
-    return Auth(spec["method"], spec.get("header_name"), tuple((str(k), str(v)) for k, v in spec.get("fields", {}).items()))
+    """The definition's auth, or an endpoint's own (which names the fields it reads instead)."""
+    return Auth(spec["method"], spec.get("header_name"), spec.get("grant"), spec.get("token_url"),
+                tuple(spec.get("scopes", _AUTH_SETTINGS["scopes"]["default"])),
+                spec.get("client_auth", _AUTH_SETTINGS["client_auth"]["default"]),
+                fields=tuple((str(k), str(v)) for k, v in spec.get("fields", {}).items()))
 
 
 def _endpoint(name: str, spec: dict) -> Endpoint:

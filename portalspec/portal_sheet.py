@@ -25,7 +25,7 @@ FIELD_TYPES = {"string": "String", "single_select": "Single Select", "button_gro
 def _text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 AUTH_NAMES = {"none": "No authentication", "basic": "Basic Authentication", "header": "Authentication Header",
-              "bearer": "Bearer Token"}
+              "bearer": "Bearer Token", "oauth2": "OAuth2 (beyond the portal's form: nearest is Bearer Token)"}
 TYPE_NAMES = {"list": "List-based", "property": "Property-based"}
 ENDPOINT_TITLES = {"create_list": "List creation endpoint", "add_users": "Add users endpoint",
                    "remove_users": "Remove users endpoint", "update_users": "Property-based update endpoint"}

@@ -35,9 +35,9 @@ from .macros import MacroContext
 from .model import Definition, definition_from_data
 from .portal_sheet import FIELD_TYPES, SheetSection, portal_sheet
 from .request import Request
-from .validate import check_document
+from .validate import check_document, variable_table
 from .values import Cohort, User, Values
-from .variables import VariableRow, variable_table
+from .variables import VariableRow
 
 MAX_LOGO_BYTES = 1024 * 1024
 AMPLITUDE_PROPERTIES = ("user_id", "amplitude_id", "device_id", "email")
@@ -135,7 +135,7 @@ def controls(definition: Definition) -> list[Control]:
     """The setup modal's controls, in its order: credentials, custom fields, mapping fields."""
     out = [Control(v.name, v.display_name + ("" if v.required else " (optional)"), "password", "auth",
                    required=v.required, field_type="String")
-           for v in definition.auth.scheme.variables]
+           for v in definition.auth.declared]
     for f in definition.custom_fields:
         widget = "password" if f.secret and f.type == "string" else WIDGETS.get(f.type, "text")
         options = tuple((o.label, shown_value(o.value)) for o in f.options) if widget in ("select", "button_group") \
@@ -154,7 +154,7 @@ def controls(definition: Definition) -> list[Control]:
 
 def example_values(definition: Definition) -> Values:
     """Values a customer might type: each field's default (or first option, or a placeholder)."""
-    fields: dict[str, Any] = {v.name: f"example-{v.name.replace('_', '-')}" for v in definition.auth.scheme.variables}
+    fields: dict[str, Any] = {v.name: f"example-{v.name.replace('_', '-')}" for v in definition.auth.declared}
     for f in definition.custom_fields:
         fields[f.variable] = f.default if f.default is not None else (
             f.options[0].value if f.options and f.type in ("single_select", "button_group") else
@@ -210,7 +210,7 @@ def build_preview(document: Document, values: Values | None = None, users: Itera
         file=file, name=str(data.get("name", "")), display_name=_text(data.get("display_name")) or os.path.basename(file),
         category=_text(data.get("category")), summary=_text(data.get("summary")),
         logo_data_uri=_logo(data, document.base_dir), diagnostics=diagnostics, source=_source(document, diagnostics),
-        variables=tuple(variable_table(document.data)))
+        variables=tuple(variable_table(document)))
     if any(d.is_error for d in diagnostics) or document.data is None:
         return preview
     definition = definition_from_data(data, document.source)

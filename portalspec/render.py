@@ -110,6 +110,11 @@ class BoundIntegration:
                 if env[name] != "":
                     masked.append((_SENTINEL.format(nonce=self._nonce, index=len(masked)), name))
                     env[name] = masked[-1][0]
+        # A runtime variable (OAuth2's access token) is unknown to a pure render: a placeholder,
+        # masked even when secrets are revealed; the transport puts the real value in as it sends.
+        for name in definition.auth.scheme.runtime:
+            masked.append((_SENTINEL.format(nonce=self._nonce, index=len(masked)), name))
+            env[name] = masked[-1][0]
         self.masked = tuple(masked)
         env.update(self.context.constants())
         self._base = env

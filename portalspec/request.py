@@ -64,5 +64,5 @@ class Request:
     def to_http(self) -> str:
         return formats.to_http(self)
 
-    def to_har_entry(self, started: str = "1970-01-01T00:00:00.000Z") -> dict[str, Any]:
-        return formats.to_har_entry(self, started)
+    def to_har_entry(self, started: str = "1970-01-01T00:00:00.000Z", env_prefix: str = "") -> dict[str, Any]:
+        return formats.to_har_entry(self, started, env_prefix)

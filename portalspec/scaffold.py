@@ -35,6 +35,7 @@ HEADER_NAME = re.compile(HEADER_TOKEN)
 DEFAULT_BASE_URL = "https://api.example.com/v1"
 SCHEMA_FILE = "integration.schema.json"
 SECRET_EXAMPLES = {"api_key": "test-api-key", "secret_key": "test-secret", "bearer_token": "test-token"}
+OAUTH2_GRANT = "client_credentials"  # what a scaffolded oauth2 definition uses: no refresh token to find
 
 
 @dataclass(frozen=True)
@@ -118,10 +119,11 @@ def scaffold(options: ScaffoldOptions, directory: str | os.PathLike[str] = ".") 
     """The files of a new integration in ``directory`` (which decides the modeline's path)."""
     options.check()
     schema_path, schema_files = schema_reference(directory)
-    fields = [(v.name, SECRET_EXAMPLES.get(v.name, "test-" + v.name)) for v in AUTH_METHODS[options.auth].variables]
+    fields = [(v.name, SECRET_EXAMPLES.get(v.name, "test-" + v.name))
+              for v in AUTH_METHODS[options.auth].declared({"grant": OAUTH2_GRANT})]
     context = {"name": options.name, "display_name": options.display_name.strip(), "type": options.type,
                "auth": options.auth, "header_name": options.header_name, "base_url": options.base_url.rstrip("/"),
-               "schema_path": schema_path, "fields": fields}
+               "schema_path": schema_path, "fields": fields, "oauth2_grant": OAUTH2_GRANT}
     env = environment()
     files = [ScaffoldFile(name, env.get_template(name + ".j2").render(context))
              for name in ("integration.yaml", "values.yaml", "users.csv", "test_integration.py")]

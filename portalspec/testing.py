@@ -42,6 +42,10 @@ class RunningDestination:
         """What ``GET /_portalspec/requests`` answers."""
         return self.destination.requests()
 
+    def expire_tokens(self) -> dict[str, Any]:
+        """OAuth2: what ``POST /_portalspec/expire-tokens`` does (senders must refresh)."""
+        return self.destination.expire_tokens()
+
 
 @contextlib.contextmanager
 def running_destination(definition: "DefinitionSource", values: "ValuesSource", *, host: str = "127.0.0.1",
@@ -51,7 +55,8 @@ def running_destination(definition: "DefinitionSource", values: "ValuesSource", 
                         **faults: Any) -> Iterator[RunningDestination]:
     """Serve ``definition`` (a path, Definition or Integration) with ``values`` (a path or
     Values) until the block ends. ``faults`` are :class:`~portalspec.destination.Faults`
-    fields: ``fail_rate``, ``fail_status``, ``retry_after``, ``latency_ms``, ``seed``. The
+    fields: ``fail_rate``, ``fail_status``, ``retry_after``, ``latency_ms``, ``seed``,
+    ``token_uses``. The
     limits default to ``portalspec serve``'s: ``socket_timeout`` (seconds per read or write),
     ``max_body_bytes`` (413 above), ``body_timeout`` (seconds for a whole body, 408 after),
     ``request_log`` (requests kept in the log)."""

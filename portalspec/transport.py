@@ -9,14 +9,16 @@ connection errors, 429 and 5xx; other 4xx are final.
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from .auth import ACCESS_TOKEN
 from .bodies import MAX_BYTES, BodyError, read_json
 from .diagnostics import InputError, PortalspecError, excerpt
 from .headers import Headers
@@ -32,9 +34,26 @@ class TransportError(PortalspecError):
     refused, timeout, reset) and trying again may help; False when the request itself cannot
     be sent (a header value HTTP forbids), which no retry will change."""
 
+    reason = "connection failed"  # how a report names the failure
+
     def __init__(self, message: str, *, retryable: bool = True):
         super().__init__(message)
         self.retryable = retryable
+
+
+class AccessTokens(Protocol):
+    """Where :meth:`Transport.send` gets an access token for a request that needs one
+    (:class:`portalspec.oauth2.TokenSource`). Both may raise :class:`TransportError`."""
+
+    def token(self) -> str:
+        """The current access token (fetched on first use)."""
+
+    def refresh(self, stale: str) -> str:
+        """A token other than ``stale``, which was refused: a new one, unless another
+        request already got one."""
+
+    def refused(self, what: str) -> TransportError:
+        """The error for a request refused (401) with a freshly issued token too."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +161,14 @@ def rebase(url: str, base_url: str | None) -> str:
     return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
 
 
+def _with_token(request: Request, placeholder: str, token: str) -> Request:
+    """``request`` as it is sent: the access token in place of its placeholder (in memory only,
+    for this one exchange), and no longer masked."""
+    headers = Headers((name, value.replace(placeholder, token)) for name, value in request.headers)
+    return dataclasses.replace(request, headers=headers,
+                               masked=tuple(m for m in request.masked if m[0] != placeholder))
+
+
 class Transport:
     """Sends requests over one pooled, thread-safe HTTP client.
 
@@ -159,7 +186,26 @@ class Transport:
         self._clock = clock
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
 
-    def send(self, request: Request) -> Response:
+    def send(self, request: Request, tokens: AccessTokens | None = None) -> Response:
+        """Send ``request`` and read the whole answer. A request that carries the access token
+        placeholder (``auth: oauth2``) gets ``tokens``' token in its place; on a 401 the token
+        is refreshed once and the request sent once more."""
+        placeholder = next((sentinel for sentinel, name in request.masked if name == ACCESS_TOKEN), None)
+        if placeholder is None:
+            return self._send(request)
+        if tokens is None:
+            raise TransportError(f"{request.method} {rebase(request.url, self.base_url)}: needs an OAuth2 access "
+                                 "token, and no token source was given", retryable=False)
+        token = tokens.token()
+        response = self._send(_with_token(request, placeholder, token))
+        if response.status != 401:
+            return response
+        response = self._send(_with_token(request, placeholder, tokens.refresh(token)))
+        if response.status == 401:
+            raise tokens.refused(f"{request.method} {rebase(request.url, self.base_url)}")
+        return response
+
+    def _send(self, request: Request) -> Response:
         url = rebase(request.url, self.base_url)
         # Header values go on the wire as UTF-8 (httpx would refuse non-ASCII text).
         headers = [(name.encode("latin-1", "replace"), value.encode("utf-8")) for name, value in request.headers]

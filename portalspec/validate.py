@@ -13,7 +13,7 @@ from typing import Union
 
 from .checks import run_checks
 from .diagnostics import DefinitionError, Diagnostic, ranked
-from .extensions import extension_diagnostics
+from .extensions import extension_diagnostics, extension_marks
 from .loader import Document, parse_document, read_document
 from .model import Definition, definition_from_data
 from .schema import schema_diagnostics
@@ -114,5 +114,7 @@ def load_string(text: str, name: str = "<string>", base_dir: FsPath | None = Non
 
 def variable_table(source: Source) -> list[VariableRow]:
     """The portal's variable table (DECLARED / USED / PRE-DEFINED) of a definition, even an
-    invalid one: seeing an undeclared variable in the table is how one finds the typo."""
-    return _table(open_document(source).data)
+    invalid one: seeing an undeclared variable in the table is how one finds the typo. A
+    declared variable names the constructs beyond the portal's form it comes with (PS5xx)."""
+    data = open_document(source).data
+    return _table(data, extension_marks(data))

@@ -20,6 +20,7 @@ from .diagnostics import Diagnostic, InputError, did_you_mean
 from .kinds import ADD, REMOVE
 from .model import CustomField, Definition
 from .template import SubstitutionError, as_text, encode_origin
+from .variables import env_name
 
 if TYPE_CHECKING:  # a type only: this module reads no file (the loader does)
     from .loader import Document
@@ -181,11 +182,13 @@ def resolve_fields(definition: Definition, values: Values) -> dict[str, Any]:
         if name not in known:
             hint = did_you_mean(name, known)
             problems.append(f"unknown field '{name}' in the values file" + (f" ({hint})" if hint else ""))
-    for var in definition.auth.scheme.variables:
+    for var in definition.auth.declared:
         if var.name in values.fields:
             env[var.name] = values.fields[var.name]
         elif var.required:
-            problems.append(f"missing required field '{var.display_name}' ({var.name}) for {definition.auth.method} auth")
+            where = f" (or the environment variable {env_name(definition.name, var.name)})" if var.rotates else ""
+            problems.append(f"missing required field '{var.display_name}' ({var.name}) for {definition.auth.method} "
+                            f"auth{where}")
         else:
             env[var.name] = ""  # basic auth's secret is optional: an empty password
     for f in definition.custom_fields:

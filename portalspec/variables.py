@@ -8,10 +8,11 @@ malformed input: what is not of the expected type is simply not a template.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from .auth import AUTH_METHODS
 from .diagnostics import Path
@@ -45,6 +46,13 @@ def _schema(**keywords: Any) -> Mapping[str, Any]:
 
 
 _TEXT = _schema(type="string")
+
+
+def env_name(prefix: str, variable: str) -> str:
+    """The environment variable that holds ``variable`` of the integration named ``prefix``
+    (``ACME_BEARER_TOKEN``): what curl previews export, and where a rotating secret may be read."""
+    name = re.sub(r"[^A-Za-z0-9]+", "_", f"{prefix}_{variable}" if prefix else variable).strip("_").upper()
+    return "_" + name if name[:1].isdigit() else name  # a shell name cannot start with a digit (8x8)
 
 
 @dataclass(frozen=True)
@@ -147,9 +155,10 @@ def declarations(data: Any) -> list[Declaration]:
     """Every declared variable, in order (duplicates kept: the checks report them)."""
     data = _dict(data)
     out: list[Declaration] = []
-    method = _dict(data.get("auth")).get("method")
+    auth = _dict(data.get("auth"))
+    method = auth.get("method")
     if isinstance(method, str) and method in AUTH_METHODS:
-        for v in AUTH_METHODS[method].variables:
+        for v in AUTH_METHODS[method].declared(auth):
             out.append(Declaration(v.name, Origin.AUTH, v.display_name, ("auth", "method"), True, v.required))
     for origin, key in ((Origin.CUSTOM_FIELD, "custom_fields"), (Origin.MAPPING_FIELD, "mapping_fields")):
         for i, spec in enumerate(_list(data.get(key))):
@@ -192,6 +201,7 @@ class VariableRow:
     predefined: bool
     origin: str
     used_in: tuple[str, ...]  # e.g. "add_users.url", "headers Authorization"
+    extensions: tuple[str, ...] = ()  # codes (PS5xx) of the constructs beyond the portal's form it is declared with
 
     @property
     def used(self) -> bool:
@@ -199,11 +209,21 @@ class VariableRow:
 
     def to_dict(self) -> dict[str, object]:
         return {"variable": self.name, "declared": self.declared, "used": self.used,
-                "predefined": self.predefined, "origin": self.origin, "used_in": list(self.used_in)}
+                "predefined": self.predefined, "origin": self.origin, "used_in": list(self.used_in),
+                "extensions": list(self.extensions)}
 
 
-def variable_table(data: Any) -> list[VariableRow]:
-    """DECLARED / USED / PRE-DEFINED for every variable declared, pre-defined-and-used, or used."""
+def variable_table(data: Any, marks: Iterable[tuple[Path, str]] = ()) -> list[VariableRow]:
+    """DECLARED / USED / PRE-DEFINED for every variable declared, pre-defined-and-used, or used.
+
+    ``marks``: (path, code) of each construct beyond the portal's form (``extensions``); a
+    declared variable carries the codes found in what declares it (its field, or ``auth``)."""
+    marks = list(marks)
+
+    def codes(path: Path) -> tuple[str, ...]:
+        owner = path[:-1]
+        return tuple(sorted({code for where, code in marks if where[:len(owner)] == owner}))
+
     declared = {d.name: d for d in reversed(declarations(data))}  # first declaration wins
     used: dict[str, list[str]] = {}
     for decl in declarations(data):
@@ -221,5 +241,6 @@ def variable_table(data: Any) -> list[VariableRow]:
         info = PREDEFINED.get(name)
         declaration = declared.get(name)
         origin = declaration.origin.value if declaration else (info.origin.value if info else "undeclared")
-        rows.append(VariableRow(name, declaration is not None, info is not None, origin, tuple(used.get(name, ()))))
+        rows.append(VariableRow(name, declaration is not None, info is not None, origin, tuple(used.get(name, ())),
+                                codes(declaration.path) if declaration else ()))
     return rows

@@ -197,8 +197,26 @@ def test_vars_json(write):
     assert report["valid"] is True
     rows = {r["variable"]: r for r in report["variables"]}
     assert rows["list_id"] == {"variable": "list_id", "declared": False, "used": True, "predefined": True,
-                               "origin": "pre-defined", "used_in": ["add_users.url", "remove_users.url"]}
+                               "origin": "pre-defined", "used_in": ["add_users.url", "remove_users.url"],
+                               "extensions": []}
     assert rows["region"]["declared"] and rows["region"]["used"] and not rows["region"]["predefined"]
+
+
+OAUTH2 = edit(MINIMAL, "auth:\n  method: bearer\n", "auth:\n  method: oauth2\n  grant: refresh_token\n"
+              "  token_url: https://auth.acme.example/token\n")
+
+
+@pytest.mark.parametrize("grant, variables", [("refresh_token", ["client_id", "client_secret", "refresh_token"]),
+                                              ("client_credentials", ["client_id", "client_secret"])])
+def test_vars_lists_the_oauth2_variables_of_the_grant_and_marks_the_extension(write, grant, variables):
+    path = write(OAUTH2.replace("grant: refresh_token", f"grant: {grant}"))
+    rows = {r["variable"]: r for r in json.loads(run("vars", "--format", "json", str(path)).output)["variables"]}
+    auth = [name for name, row in rows.items() if row["origin"] == "auth"]
+    assert auth == variables
+    assert all(rows[name]["extensions"] == ["PS515"] and rows[name]["used_in"] == ["auth"] for name in auth)
+    assert rows["region"]["extensions"] == [] and "access_token" not in rows  # (a runtime value, not declared)
+    text = {line.split()[0]: line for line in run("vars", str(path)).output.splitlines()[1:]}
+    assert "auth (PS515)" in text["$client_id"] and "PS515" not in text["$region"]
 
 
 def test_vars_of_unreadable_input_exits_1_with_the_cause(tmp_path, write):

@@ -27,7 +27,7 @@ def portalspec(*args: str, cwd: Path | None = None) -> subprocess.CompletedProce
                           cwd=cwd, env=ENV, timeout=120, stdin=subprocess.DEVNULL)
 
 
-@pytest.mark.parametrize("type_, auth", [("list", "header"), ("property", "basic")])
+@pytest.mark.parametrize("type_, auth", [("list", "header"), ("property", "basic"), ("list", "oauth2")])
 def test_init_validate_render_serve_test_and_pytest_all_pass(tmp_path: Path, type_: str, auth: str):
     folder = tmp_path / "acme"
     made = portalspec("init", str(folder), "--type", type_, "--auth", auth)  # not a terminal: no prompt

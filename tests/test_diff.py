@@ -93,6 +93,16 @@ def test_a_changed_auth_method_is_breaking():
     assert only(MINIMAL, edit(MINIMAL, "method: bearer", "method: none")) == ("breaking", "auth-method-changed")
 
 
+OAUTH2 = edit(MINIMAL, "auth:\n  method: bearer\n",
+              "auth:\n  method: oauth2\n  grant: client_credentials\n  token_url: https://a.example/t\n")
+
+
+def test_a_changed_oauth2_grant_is_breaking_and_other_oauth2_settings_risky():
+    assert only(OAUTH2, OAUTH2.replace("client_credentials", "refresh_token")) == ("breaking", "auth-grant-changed")
+    assert only(OAUTH2, OAUTH2.replace("a.example/t", "a.example/token")) == ("risky", "other-change")
+    assert changes(MINIMAL, OAUTH2) == [("breaking", "auth-method-changed"), ("risky", "other-change")]  # (token_url)
+
+
 def test_a_changed_list_id_path_is_breaking():
     new = edit(MINIMAL, "path: listId", "path: data.id")
     new = edit(new, 'example_response: {"listId": 2568}', 'example_response: {"data": {"id": 2568}}')

@@ -52,6 +52,9 @@ CONSTRUCTS = {
     payload: |
       {"userIds": $items}""", """    url: https://api.acme.example/lists/$list_id/remove?ids=$items
     payload: '{"x": 1}'"""), "$items\n    payload: '{\"x\""),
+    "PS515": (edit(MINIMAL, "auth:\n  method: bearer\n",
+                   "auth:\n  method: oauth2\n  grant: client_credentials\n"
+                   "  token_url: https://auth.acme.example/token\n"), "oauth2"),
     "PS516": (edit(MINIMAL, "      path: listId", "      from: request_body\n      path: name")
               .replace('    example_response: {"listId": 2568}', "    exists_on: [409]"), "exists_on:"),
     "PS517": (edit(FINDS, "    exists_on: [409]\n", ""), "find_list:"),

@@ -71,7 +71,9 @@ def vars_(file: str, fmt: str) -> None:
     else:
         mark = {True: "yes", False: ""}
         table = [("VARIABLE", "DECLARED", "USED", "PRE-DEFINED", "ORIGIN", "USED IN")]
-        table += [(f"${r.name}", mark[r.declared], mark[r.used], mark[r.predefined], r.origin,
+        # A variable that comes with a construct beyond the portal's form says which (PS515).
+        table += [(f"${r.name}", mark[r.declared], mark[r.used], mark[r.predefined],
+                   r.origin + (f" ({', '.join(r.extensions)})" if r.extensions else ""),
                    ", ".join(r.used_in) or "-") for r in rows]
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
         for row in table:

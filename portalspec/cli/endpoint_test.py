@@ -34,7 +34,7 @@ def endpoint_test(definition: str, values_file: str, users_file: str, base_url: 
     """
     integration = compile_definition(load_or_exit(definition))
     try:
-        values = load_values(values_file)
+        values = load_values(values_file, integration.definition)
         users = read_users(users_file, integration.definition, values)
         with Transport(timeout=timeout, base_url=base_url) as transport:
             report = run_endpoint_test(integration, values, users, transport=transport)

@@ -55,7 +55,7 @@ def render(definition: str, values_file: str, users_file: str | None, endpoint: 
     context = MacroContext(now=when, seed=seed) if when else MacroContext(seed=seed)
     response = read_json(response_file) if response_file else None
     try:
-        values = load_values(values_file)
+        values = load_values(values_file, integration.definition)
         users = read_users(users_file, integration.definition, values) if users_file else UserSource("", ())
         requests = integration.render(values, users, endpoint=endpoint, list_id=list_id, response=response,
                                       context=context, mask_secrets=not reveal_secrets)

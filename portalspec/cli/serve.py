@@ -28,6 +28,9 @@ from .base import fail, load_or_exit, main
 @click.option("--latency", "latency_ms", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Milliseconds added to every endpoint request.")
 @click.option("--seed", type=int, help="Seed for --fail-rate, so which requests fail is reproducible.")
+@click.option("--token-uses", type=click.IntRange(1),
+              help="OAuth2: an access token is taken on this many requests, then refused (401), so senders "
+                   "must refresh it (also: POST /_portalspec/expire-tokens).")
 @click.option("--socket-timeout", type=click.FloatRange(0, min_open=True), default=SOCKET_TIMEOUT,
               show_default=True, help="Seconds a connection may keep the server waiting on one read or write.")
 @click.option("--body-timeout", type=click.FloatRange(0, min_open=True), default=BODY_TIMEOUT,
@@ -37,7 +40,8 @@ from .base import fail, load_or_exit, main
 @click.option("--request-log", "request_log", type=click.IntRange(1), default=REQUEST_LOG, show_default=True,
               help="Requests kept in /_portalspec/requests (the last ones).")
 def serve(definition: str, values_file: str, host: str, port: int, state_file: str | None, fail_rate: float,
-          fail_status: str, retry_after: int | None, latency_ms: float, seed: int | None, socket_timeout: float,
+          fail_status: str, retry_after: int | None, latency_ms: float, seed: int | None, token_uses: int | None,
+          socket_timeout: float,
           body_timeout: float, max_body_bytes: int, request_log: int) -> None:
     """Serve the destination DEFINITION describes, for testing it end to end.
 
@@ -48,7 +52,7 @@ def serve(definition: str, values_file: str, host: str, port: int, state_file: s
     """
     load_or_exit(definition)  # the diagnostics, if any, as every command shows them
     try:
-        faults = Faults(fail_rate, int(fail_status), retry_after, latency_ms, seed)
+        faults = Faults(fail_rate, int(fail_status), retry_after, latency_ms, seed, token_uses)
         destination = build_destination(definition, values_file, state=state_file, faults=faults,
                                         log=lambda line: click.echo(line, err=True), max_body_bytes=max_body_bytes,
                                         body_timeout=body_timeout, request_log=request_log)

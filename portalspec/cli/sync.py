@@ -68,6 +68,7 @@ def _text(report: SyncReport, name: str) -> str:
                  f"{report.delivered:,} users delivered, {report.retries:,} retries")
     for error in report.errors[:10]:
         lines.append(f"  error: {error}")
+    lines.extend(f"  warning: {warning}" for warning in report.warnings)
     if report.undelivered:
         lines.append(f"  {report.undelivered:,} users not delivered; the next run sends them")
     lines.append(f"  {report.outcome}")
@@ -157,7 +158,7 @@ def sync_command(definition: str, values_file: str, cohort_file: str | None, amp
                           allow_large_removal=allow_large_removal, deadline=deadline)
     report: SyncReport | None = None
     try:
-        values = load_values(values_file)
+        values = load_values(values_file, integration.definition)
         with tempfile.TemporaryDirectory(prefix="portalspec-") as pulled, State(state_file, readonly=dry_run) as state, \
                 Transport(timeout=timeout, base_url=base_url) as transport:
             if amplitude_cohort:

@@ -19,6 +19,10 @@ The promise: no user is lost. A batch counts as delivered only after a 2xx; anyt
 a final error, Ctrl-C, SIGKILL — leaves it owed, and the next run's diff sends it again
 (at-least-once; ``$amp_message_id`` lets the destination de-duplicate). State is written only
 by this coordinating thread; worker threads only send.
+
+With ``auth: oauth2`` the access token is fetched once, before anything is sent (a token
+endpoint that fails fails the run, with every user still owed), and refreshed once when a
+request is refused with 401. Tokens live in memory only: never in state, errors or reports.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ..diagnostics import InputError
 from ..integration import Integration
 from ..kinds import creates_list
 from ..macros import MacroContext
+from ..oauth2 import token_source
 from ..ratelimit import RateLimits
 from ..render import NOT_FOUND
 from ..request import Request
@@ -103,6 +108,7 @@ class SyncReport:
     requests_ok: int = 0  # attempts answered with a 2xx
     requests_failed: int = 0  # attempts that were not (a failed answer, or no answer)
     stopped_by: str | None = None  # the bound that ended the run early: "deadline", "removal guard"
+    warnings: tuple[str, ...] = ()  # worth knowing, but no failure (a rotated OAuth2 refresh token)
 
     @property
     def ok(self) -> bool:
@@ -115,6 +121,7 @@ class SyncReport:
             "requests": self.requests, "requests_ok": self.requests_ok, "requests_failed": self.requests_failed,
             "delivered": self.delivered, "undelivered": self.undelivered,
             "retries": self.retries, "stopped_by": self.stopped_by, "errors": list(self.errors),
+            "warnings": list(self.warnings),
             "plan": {name: p.__dict__ for name, p in self.plan},
         }
 
@@ -155,7 +162,8 @@ class Engine:
         self.context = context or MacroContext()
         # The one request builder, with the real secrets: these requests are sent.
         self.bound = integration.bind(values, context=self.context, reveal_secrets=True)
-        self.redact = self.bound.masker  # on all that leaves the engine
+        self.tokens = token_source(integration.definition.auth, self.bound.fields, transport,
+                                   name=integration.name) if transport is not None else None
         self.variables = [m.variable for m in integration.definition.mapping_fields]
         self._stop = threading.Event()
         # Waiting out a backoff returns True when the run is being stopped; injectable so
@@ -172,9 +180,18 @@ class Engine:
             raise InputError("no cohort: add cohort: {id: ..., name: ...} to the values file")
         return self.values.cohort.id
 
+    def redact(self, text: str) -> str:
+        """``text`` with the values' secrets and every OAuth2 token of the run masked: for all
+        that leaves the engine."""
+        text = self.bound.masker(text)
+        return self.tokens.redact(text) if self.tokens is not None else text
+
     def settings(self) -> dict[str, Any]:
-        return {"fields": dict(self.bound.fields), "mappings": dict(self.values.mappings),
-                "base_url": getattr(self.transport, "base_url", None)}
+        # A credential that rotates (a refresh token) does not tell destinations apart: a
+        # rotated one must find the same list and membership.
+        rotating = {v.name for v in self.integration.definition.auth.declared if v.rotates}
+        return {"fields": {k: v for k, v in self.bound.fields.items() if k not in rotating},
+                "mappings": dict(self.values.mappings), "base_url": getattr(self.transport, "base_url", None)}
 
     # --- the run --------------------------------------------------------------------
     def snapshot(self, members: Iterable[User | str]) -> Snapshot:
@@ -239,6 +256,8 @@ class Engine:
                 errors.append(refusal)
             elif diff.unchanged:
                 outcome = "unchanged"
+            elif not self._authorized(errors):
+                outcome = "failed"
             else:
                 if creates_list(self.integration.definition.type) and list_id is None:
                     list_id, created = self._find_or_create_list(counts, errors)
@@ -288,7 +307,20 @@ class Engine:
         return SyncReport(outcome, self.cohort_id, list_id, created, len(diff.entering), len(diff.leaving),
                           counts["requests"], counts["delivered"], owed, counts["retries"], tuple(errors),
                           requests_ok=counts["requests_ok"], requests_failed=counts["requests"] - counts["requests_ok"],
-                          stopped_by=self.stopped_by)
+                          stopped_by=self.stopped_by,
+                          warnings=tuple(self.tokens.warnings) if self.tokens is not None else ())
+
+    def _authorized(self, errors: list[str]) -> bool:
+        """OAuth2: the access token, fetched once before anything is sent; False (and why, in
+        ``errors``) when the token endpoint gives none: nothing is sent, every user stays owed."""
+        if self.tokens is None:
+            return True
+        try:
+            self.tokens.token()
+        except TransportError as exc:
+            errors.append(self.redact(f"{exc}; nothing was sent"))
+            return False
+        return True
 
     # --- finding or creating the list -----------------------------------------------
     def _find_or_create_list(self, counts: Counter[str], errors: list[str]) -> tuple[str | int | None, bool]:
@@ -433,7 +465,7 @@ class Engine:
                 return given_up("not sent: the run was stopped while holding to the rate limit")
             attempts += 1
             try:
-                response = self.transport.send(request)
+                response = self.transport.send(request, self.tokens)
                 verdict = classify(response, errors_table)
                 if verdict.ok:
                     return _Result(response, retries, None, attempts, 1)
