@@ -14,7 +14,9 @@ import pytest
 import yaml
 import portalspec
 from portalspec.contract.draft import DECIDE, Draft, Operations, draft
+from portalspec.auth import AUTH_METHODS
 from portalspec.contract.load import load_description
+from portalspec.values import resolve_fields
 from portalspec.diagnostics import InputError
 
 LIST_API: dict[str, Any] = {
@@ -185,12 +187,22 @@ def test_a_server_variable_in_the_host_is_a_field():
     ({"type": "apiKey", "in": "header", "name": "X-Api-Key"}, {"method": "header", "header_name": "X-Api-Key"}, False),
     ({"type": "apiKey", "in": "header", "name": "Authorization"}, {"method": "header", "header_name": "Authorization"},
      True),  # (is it `Bearer <key>`? the description does not say)
-    ({"type": "oauth2", "flows": {}}, {"method": "bearer"}, True),  # OAuth2 is planned (PS515)
+    ({"type": "oauth2", "flows": {"clientCredentials": {"tokenUrl": "https://auth.acme.example/token",
+                                                        "scopes": {"lists.write": "write lists"}}}},
+     {"method": "oauth2", "grant": "client_credentials", "token_url": "https://auth.acme.example/token",
+      "scopes": ["lists.write"]}, True),  # (client_auth: the description cannot say)
+    ({"type": "openIdConnect", "openIdConnectUrl": "https://acme.example/.well-known/openid-configuration"},
+     {"method": "none"}, True),
 ])
-def test_auth_comes_from_the_security_scheme(scheme, auth, decides):
+def test_auth_comes_from_the_security_scheme(tmp_path, scheme, auth, decides):
     result = drafted(with_changes(components={"securitySchemes": {"bearer": scheme}}))
     assert data(result)["auth"] == auth
     assert bool(decided(result, "auth")) is decides
+    path = written(tmp_path, result)
+    assert [d.format() for d in portalspec.validate(path) if d.is_error] == []
+    # Every credential (and field) has a value in values.yaml: resolving them raises otherwise.
+    assert set(resolve_fields(portalspec.load(path), portalspec.load_values(tmp_path / "values.yaml"))) >= {
+        v.name for v in AUTH_METHODS[auth["method"]].declared(auth)}
 
 
 def test_an_api_key_in_the_query_is_a_secret_field_in_every_url(tmp_path):

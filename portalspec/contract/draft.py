@@ -312,6 +312,7 @@ class _Drafter:
         self.headers_by_endpoint: dict[str, dict[str, str]] = {}
         self.query_auth: tuple[str, str] | None = None  # (parameter, variable) for an API key in the query
         self.auth_method = "none"
+        self.auth_settings: dict[str, Any] = {}
 
     def decide(self, path: Path, note: str) -> None:
         self.decisions.append(Decision(path, note))
@@ -353,7 +354,7 @@ class _Drafter:
     def _free(self, variable: str) -> str:
         """A declarable name: not a pre-defined variable nor one of the auth method's."""
         variable = _snake(variable) or "value"
-        taken = set(PREDEFINED) | {v.name for v in AUTH_METHODS[self.auth_method].variables}
+        taken = set(PREDEFINED) | {v.name for v in AUTH_METHODS[self.auth_method].variables}  # (all its grants')
         return f"{variable}_value" if variable in taken else variable
 
     # --- auth -----------------------------------------------------------------------------------
@@ -371,13 +372,16 @@ class _Drafter:
             scheme = schemes[scheme_name].read_value()
             found = auth_for_scheme(scheme)
             if found is not None:
-                self.auth_method = found.method
-                out: dict[str, Any] = {"method": found.method}
-                if found.header_name:
-                    out["header_name"] = found.header_name
+                self.auth_method, self.auth_settings = found.method, found.settings
+                out = {k: v for k, v in found.settings.items() if v and k != "client_auth"}
                 if found.method == "header" and (found.header_name or "").lower() == "authorization":
                     self.decide(("auth",), "the description puts an API key in the Authorization header without "
                                 "saying how it is written: if it is `Bearer <key>`, use `method: bearer`")
+                if found.method == "oauth2":
+                    self.decide(("auth",), "does the token endpoint take the client's id and secret as form fields "
+                                "(client_auth: body, the default) or as HTTP Basic (client_auth: basic)?"
+                                + (" The customer brings a refresh token from the authorization code flow."
+                                   if found.grant == "refresh_token" else ""))
                 if len(names) > 1:
                     self.decide(("auth",), f"the description offers {', '.join(names)}; this draft uses "
                                 f"{scheme_name}")
@@ -388,11 +392,6 @@ class _Drafter:
                 self.decide(("auth",), f"the API key travels in the query parameter {scheme['name']}: no auth "
                             "method sends it there, so it is a secret field written into every URL")
                 return {"method": "none"}
-            if scheme.get("type") in ("oauth2", "openIdConnect"):
-                self.decide(("auth",), f"the description asks for {scheme.get('type')} ({scheme_name}); OAuth2 is "
-                            "planned (docs/extensions.md): this draft sends a long-lived bearer token")
-                self.auth_method = "bearer"
-                return {"method": "bearer"}
         if names:
             self.decide(("auth",), f"no auth method sends {', '.join(names)}; write the header under `headers:`")
         return {"method": "none"}
@@ -748,7 +747,7 @@ class _Drafter:
     def _values(self) -> str:
         lines = ["# Example values for previews and checks (not real credentials).", "fields:"]
         fields: dict[str, Any] = {}
-        for v in AUTH_METHODS[self.auth_method].variables:
+        for v in AUTH_METHODS[self.auth_method].declared(self.auth_settings):
             fields[v.name] = f"test-{v.name.replace('_', '-')}"
         for variable, spec in self.custom_fields.items():
             options = spec.get("options")
