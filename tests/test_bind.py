@@ -41,6 +41,8 @@ class Capture:
         headers = tuple((k, v) for k, v in request.headers.multi_items()
                         if k.lower() not in ("host", "content-length", "accept", "accept-encoding", "connection",
                                              "user-agent"))
+        if str(request.url) == self.integration.definition.auth.token_url:  # OAuth2: the token, not a request of the sync
+            return httpx.Response(200, json={"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 1800})
         self.sent.append((request.method, str(request.url), headers, request.content))
         create = self.integration.endpoint("create_list")
         if create is not None and str(request.url) == self.create_url and request.method == create.method:
@@ -54,8 +56,18 @@ class Capture:
         return Transport(client=httpx.Client(transport=httpx.MockTransport(self)))
 
 
+ACCESS_TOKEN = "at-0c9f8b2e1a73"  # what Capture's token endpoint issues
+
+
 def rendered(requests: list[portalspec.Request]) -> list[tuple[str, str, tuple[tuple[str, str], ...], bytes]]:
-    return [(r.method, r.url, tuple((k.lower(), v) for k, v in r.headers), r.body or b"") for r in requests]
+    """Each request as sent: a runtime credential's placeholder (OAuth2's access token, which
+    no render can know) as the token the transport puts in its place."""
+    def sent_as(r: portalspec.Request, value: str) -> str:
+        for sentinel, variable in r.masked:
+            if variable.startswith("@"):
+                value = value.replace(sentinel, ACCESS_TOKEN)
+        return value
+    return [(r.method, r.url, tuple((k.lower(), sent_as(r, v)) for k, v in r.headers), r.body or b"") for r in requests]
 
 
 def sent(capture: Capture) -> list[tuple[str, str, tuple[tuple[str, str], ...], bytes]]:

@@ -139,7 +139,9 @@ def test_a_missing_description_or_referenced_file_is_an_error_naming_that_file(t
     path = write(tmp_path, "api.json", minimal(components={"schemas": {"A": {"$ref": "gone.json#/A"}}}))
     with pytest.raises(DescriptionError) as caught:
         load_description(path)
-    assert caught.value.diagnostics[0].file.endswith("gone.json")
+    [error] = caught.value.diagnostics
+    assert error.code == "PS601" and error.file.endswith("gone.json")
+    assert f"named by $ref 'gone.json#/A' at $.components.schemas.A in {path}" in error.message
 
 
 def test_yaml_keys_become_strings_and_dates_stay_text(tmp_path):

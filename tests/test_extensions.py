@@ -112,6 +112,7 @@ EXAMPLE_EXTENSIONS = {
     "iterable-lists": {"PS508", "PS510", "PS511"},
     "sendgrid-lists": {"PS513", "PS514", "PS519"},
     "customerio-segments": {"PS511", "PS517", "PS518", "PS520"},
+    "hubspot-lists": {"PS515", "PS517", "PS518"},
     "flagsmith": set(),
     "infobip": set(),
     "nested-audiences": set(),

@@ -577,3 +577,30 @@ def test_customerio_syncs_with_two_credentials_and_finds_its_segment_again(tmp_p
     assert {m["key"] for m in lists[0]["members"]} == {"c1", "c2", "c3"}  # (the lost state could not remove c2)
     assert [e for e, _, _ in received] == ["find_list", "create_list", "add_users", "find_list", "add_users"]
     assert all(status == 200 and auth == "********" for _, status, auth in received)
+
+
+HUBSPOT = REPO / "integrations" / "hubspot-lists"
+
+
+def test_hubspot_syncs_with_oauth2_and_finds_its_list_by_name_again(tmp_path: Path):
+    """OAuth2 (refresh token grant) from serve's token endpoint, the list looked up by its name
+    in the URL path before creating it; a sync whose state was lost finds the list again."""
+    definition, values_file = HUBSPOT / "integration.yaml", HUBSPOT / "values.yaml"
+    integration = portalspec.compile(portalspec.load(definition))
+    values = portalspec.load_values(values_file)
+    with running_destination(definition, values_file) as dest, Transport(base_url=dest.url) as transport:
+        with State(":memory:") as first:
+            created = sync(integration, values, ["51201", "51877"], state=first, transport=transport)
+        with State(":memory:") as lost:
+            again = sync(integration, values, ["51201", "60342"], state=lost, transport=transport)
+        received = [(r["endpoint"], r["status"]) for r in dest.requests()]
+        lists = dest.state()["lists"]
+        state_text = json.dumps(dest.state()) + json.dumps(dest.requests())
+    assert created.ok and created.created_list and again.ok and not again.created_list, again.errors
+    assert again.list_id == created.list_id and len(lists) == 1
+    assert {m["key"] for m in lists[0]["members"]} == {"51201", "51877", "60342"}
+    assert [e for e, _ in received if e != "token"] == ["find_list", "create_list", "add_users", "find_list",
+                                                        "add_users"]
+    assert [s for e, s in received if e == "find_list"] == [404, 200]
+    assert all(status in (200, 404) for _, status in received)
+    assert values.fields["refresh_token"] not in state_text and values.fields["client_secret"] not in state_text

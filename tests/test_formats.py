@@ -73,7 +73,7 @@ def test_har_snapshot_is_a_har_log_of_the_requests(name):
     assert [e["comment"] for e in log["entries"]] == [r.endpoint for r in requests]
     for entry, request in zip(log["entries"], requests):
         assert entry["startedDateTime"] == "2026-01-01T00:00:00.000Z"
-        assert entry == to_har_entry(request, "2026-01-01T00:00:00.000Z")
+        assert entry == to_har_entry(request, "2026-01-01T00:00:00.000Z", env_prefix=name)  # (folder = name)
         body = entry["request"].get("postData")  # (none for a request without a body)
         assert entry["request"]["bodySize"] == (len(body["text"].encode("utf-8")) if body else 0)
         assert (body is None) == (request.body is None)
@@ -294,7 +294,11 @@ def test_curl_output_reproduces_the_requests_byte_for_byte(server, name):
     assert len(commands) == len(requests)
     for command, request in zip(commands, requests):
         assert command.count(_origin(request)) == 1
-        _run_sh(command.replace(_origin(request), _local(server), 1))
+        # A runtime credential (OAuth2's access token) stays a shell variable even revealed:
+        # exported as the placeholder the library's request carries, it arrives as that.
+        runtime = {env_name(name, variable): sentinel for sentinel, variable in request.masked
+                   if variable.startswith("@")}
+        _run_sh(command.replace(_origin(request), _local(server), 1), runtime)
         [record] = _take(server)
         _assert_arrived(record, request)
 

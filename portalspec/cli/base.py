@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # httpx, werkzeug, jsonschema …) is imported only when that command runs or shows its help.
 # tests/test_cli.py checks this table against the commands themselves.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("check", "Check DEFINITION against the partner's OpenAPI description (--openapi SPEC [SPEC…])."),
     "cohorts": ("cohorts", "Amplitude's cohorts, through its Behavioral Cohorts API: list them, download one as "
                            "CSV, upload one from a file of ids."),
     "diff": ("authoring", "Compare two versions of a definition: OLD NEW, each a file or git:REV:path."),

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
@@ -36,9 +36,10 @@ from urllib.request import url2pathname
 
 import yaml
 from jsonschema_path import SchemaPath
+from openapi_spec_validator.settings import OpenAPISpecValidatorSettings
 
 from ..bodies import BodyError, read_json
-from ..diagnostics import Diagnostic, Path, PortalspecError, Severity, excerpt
+from ..diagnostics import Diagnostic, Path, PortalspecError, Severity, excerpt, format_path
 
 if TYPE_CHECKING:
     from openapi_core import OpenAPI
@@ -73,7 +74,7 @@ class Operation:
         return f"{self.method.upper()} {self.path}" + (f" ({self.operation_id})" if self.operation_id else "")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one description is one object: compared and hashed by identity
 class Description:
     """A loaded OpenAPI description. ``file`` is the root file as given (diagnostics name it);
     ``version`` is ``"3.0"`` or ``"3.1"``; ``data`` the root document (``$ref``\\ s not
@@ -153,7 +154,10 @@ def load_description(path: str | os.PathLike[str], *, validate_spec: bool = True
                                             if said is not None else
                                             "not an OpenAPI description: it has no 'openapi:' version"),))
     reader.follow(root_uri, data)
-    spec = SchemaPath.from_dict(data, base_uri=root_uri, handlers=reader.handlers())
+    # openapi-spec-validator's own cache size: its walk resolves the same $refs again and
+    # again (a third faster on SendGrid's description than no cache, and than a large one).
+    spec = SchemaPath.from_dict(data, base_uri=root_uri, handlers=reader.handlers(),
+                                resolved_cache_maxsize=OpenAPISpecValidatorSettings().resolved_cache_maxsize)
     diagnostics = list(reader.warnings)
     if validate_spec:
         diagnostics.extend(_spec_problems(file, data, spec))
@@ -294,7 +298,12 @@ class _Reader:
             return None
         # A file that cannot be read or parsed is an error (PS601) raised from here: half a
         # description would only give misleading "no such operation" errors.
-        doc = self.read(file_uri, self._relative(file_uri))
+        try:
+            doc = self.read(file_uri, self._relative(file_uri))
+        except DescriptionError as exc:
+            first = exc.diagnostics[0]
+            raise DescriptionError((replace(first, message=f"{first.message} (named by $ref '{excerpt(ref, 120)}' "
+                                                          f"at {format_path(where)} in {shown})"),)) from None
         target = _pointer(doc, fragment, self._maybe, file_uri)
         if target is _MISSING:
             self._neutralise(node, Diagnostic("PS604", f"$ref '{excerpt(ref, 120)}' points at nothing (no "
