@@ -170,6 +170,9 @@ def test_init_from_openapi_drafts_the_sendgrid_lists_definition(tmp_path: Path):
     assert "choice(s) marked '# DECIDE:'" in result.output
     validated = init_validate(folder / "integration.yaml")
     assert validated.exit_code == 0, validated.output
+    checked = CliRunner().invoke(main, ["check", str(folder / "integration.yaml"), "--openapi", str(SENDGRID),
+                                        "--values", str(folder / "values.yaml"), "--users", str(folder / "users.csv")])
+    assert checked.exit_code == 0 and "(0 errors, 1 warning;" in checked.output, checked.output  # (PS602: SendGrid's)
     text = (folder / "integration.yaml").read_text(encoding="utf-8")
     assert "url: https://api.sendgrid.com/v3/marketing/lists/$list_id/contacts?contact_ids=$items" in text
     assert "# DECIDE:" in text

@@ -15,7 +15,8 @@ import yaml
 import portalspec
 from portalspec.contract.draft import DECIDE, Draft, Operations, draft
 from portalspec.auth import AUTH_METHODS
-from portalspec.contract.load import load_description
+from portalspec.contract.check import ContractReport, check_contract
+from portalspec.contract.load import Description, load_description
 from portalspec.values import resolve_fields
 from portalspec.diagnostics import InputError
 
@@ -286,3 +287,29 @@ def test_the_sendgrid_lists_draft_validates_and_follows_sendgrids_own_descriptio
     assert sorted({d.path for d in result.decisions}) == [
         ("auth",), ("category",), ("endpoints", "add_users", "errors"), ("endpoints", "add_users", "max_body_bytes"),
         ("endpoints", "create_list", "errors"), ("endpoints", "remove_users"), ("endpoints", "remove_users", "errors")]
+
+
+def undecided(result: Draft, report: ContractReport, description: Description) -> list[str]:
+    """The check's findings about the draft that no decision of the draft covers (findings that
+    name the description itself, such as its failing spec validation, are about the vendor)."""
+    decided_paths = {d.path for d in result.decisions}
+    return [f.diagnostic.format() for f in report.findings if f.diagnostic.file != description.file
+            and not any(f.diagnostic.path[:len(p)] == p for p in decided_paths)]
+
+
+@pytest.mark.parametrize("given_samples", [False, True], ids=["generated samples", "the draft's values and users"])
+@pytest.mark.parametrize(("spec", "operations"), [
+    (SENDGRID, SENDGRID_LISTS),
+    (Path(__file__).resolve().parent / "data" / "openapi" / "acme" / "openapi.yaml",
+     Operations(create="createList", add="addMembers", remove="removeMembers")),
+], ids=["sendgrid", "acme"])
+def test_a_draft_checks_clean_against_its_description_apart_from_its_decisions(tmp_path, spec, operations,
+                                                                               given_samples):
+    description = load_description(spec)
+    result = draft(description, operations, schema_path="integration.schema.json")
+    definition = portalspec.load(written(tmp_path, result))
+    values = portalspec.load_values(tmp_path / "values.yaml") if given_samples else None
+    users = portalspec.read_users(tmp_path / "users.csv", definition, values) if values else None
+    report = check_contract(definition, [description], values=values, users=users)
+    assert undecided(result, report, description) == []
+    assert report.valid and all(e.operation is not None for e in report.endpoints)
