@@ -135,7 +135,7 @@ def test_a_list_draft_validates_renders_and_takes_what_the_description_says(tmp_
     assert "payload" not in remove and remove["batch_size"] == 100
     assert definition["mapping_fields"][0]["variable"] == "email"
     # The users file's emails are emails, as the item schema's format asks.
-    assert result.users.splitlines()[1].startswith("add,user1@example.com,")
+    assert result.users.splitlines()[1:3] == ["add,ada1@example.com,Beta users,1234", "add,ada2@example.com,Beta users,1234"]
     integration = portalspec.compile(portalspec.load(path))
     values = portalspec.load_values(tmp_path / "values.yaml")
     users = portalspec.read_users(tmp_path / "users.csv", integration.definition, values)
@@ -159,6 +159,16 @@ def test_each_decision_is_a_comment_above_its_line(tmp_path):
 def test_limits_stated_in_words_become_the_endpoints_limits():
     add = data(drafted(LIST_API))["endpoints"]["add_users"]
     assert add["rate_limit"] == {"requests": 10, "per_seconds": 1}
+
+
+def test_a_limit_stated_without_a_number_is_left_to_a_person():
+    description = copy.deepcopy(LIST_API)
+    description["paths"]["/lists/{listId}/members"]["post"]["description"] = "Calls are throttled per account."
+    result = drafted(description)
+    assert "rate_limit" not in data(result)["endpoints"]["add_users"]
+    assert decided(result, "endpoints", "add_users") == [
+        "the description states a rate limit (the operation's description: \"Calls are throttled per account.\"); "
+        "declare it with rate_limit if it applies"]
 
 
 def test_several_servers_become_a_base_url_select(tmp_path):

@@ -36,6 +36,8 @@ from ..diagnostics import InputError, Path
 from ..headers import is_json_type
 from ..kinds import KINDS, endpoints_of
 from ..variables import PREDEFINED
+from .limits import statements
+from .schemas import FORMAT_SAMPLES
 
 if TYPE_CHECKING:
     from jsonschema_path import SchemaPath
@@ -219,6 +221,7 @@ class _Operation:
     path: str
     method: str
     node: SchemaPath
+    item: SchemaPath  # its path item
     parameters: tuple[SchemaPath, ...]
     servers: tuple[tuple[str, str], ...]  # (URL as the description writes it, its description)
     server_variables: tuple[tuple[str, SchemaPath], ...]
@@ -238,7 +241,7 @@ def _operation(description: Description, operation_id: str) -> _Operation:
         parameters[(_read(p, "in"), _read(p, "name"))] = p
     servers = _list(found.node, "servers") or _list(item, "servers") or _list(description.spec, "servers")
     variables = tuple((name, v) for s in servers[:1] for name, v in _children(s, "variables"))
-    return _Operation(operation_id, found.path, found.method, found.node, tuple(parameters.values()),
+    return _Operation(operation_id, found.path, found.method, found.node, item, tuple(parameters.values()),
                       tuple((str(_read(s, "url")), str(_read(s, "description", "") or "")) for s in servers),
                       variables)
 
@@ -299,6 +302,7 @@ class _Drafter:
     def __init__(self, description: Description, operations: Operations, name: str | None,
                  display_name: str | None, schema_path: str):
         self.spec = description.spec
+        self.root = description.data
         self.schema_path = schema_path
         self.chosen = {endpoint: _operation(description, op) for endpoint, op in operations.by_endpoint().items()}
         self.source = description.file
@@ -663,19 +667,26 @@ class _Drafter:
         return {"path": "id"}, None
 
     def limits(self, endpoint: str, op: _Operation, spec: dict[str, Any]) -> None:
-        """The rate and size limits the operation's description states in words."""
-        text = " ".join(str(_read(op.node, key, "") or "") for key in ("summary", "description"))
-        rate = _RATE.search(text)
-        if rate:
-            per = int(rate.group(2) or 1) * _SECONDS[rate.group(3).lower()]
-            spec["rate_limit"] = {"requests": int(rate.group(1).replace(",", "")), "per_seconds": per}
-            self.decide(("endpoints", endpoint, "rate_limit"), f"read from the description's words "
-                        f"\"{rate.group(0)}\"; is the limit per customer, per key or shared?")
-        size = _SIZE.search(text)
-        if size and KINDS[endpoint].batch:
-            spec["max_body_bytes"] = int(float(size.group(1)) * _BYTES[size.group(2).lower()])
-            self.decide(("endpoints", endpoint, "max_body_bytes"), f"read from the description's words "
-                        f"\"{size.group(0)}\"; {size.group(2)} is taken as {_BYTES[size.group(2).lower()]:,} bytes")
+        """The rate and size limits the description states for the operation, found as ``check``
+        finds them (:func:`.limits.statements`): declared where a number can be read from its
+        words, else left to a person."""
+        for statement in statements(op.node, op.item, self.root):
+            rate = _RATE.search(statement.text) if statement.kind.name == "rate" else None
+            size = _SIZE.search(statement.text) if statement.kind.name == "size" else None
+            if rate:
+                per = int(rate.group(2) or 1) * _SECONDS[rate.group(3).lower()]
+                spec["rate_limit"] = {"requests": int(rate.group(1).replace(",", "")), "per_seconds": per}
+                self.decide(("endpoints", endpoint, "rate_limit"), f"read from the description's words "
+                            f"\"{rate.group(0)}\"; is the limit per customer, per key or shared?")
+            elif size and KINDS[endpoint].batch:
+                unit = _BYTES[size.group(2).lower()]
+                spec["max_body_bytes"] = int(float(size.group(1)) * unit)
+                self.decide(("endpoints", endpoint, "max_body_bytes"), f"read from the description's words "
+                            f"\"{size.group(0)}\"; {size.group(2)} is taken as {unit:,} bytes")
+            else:
+                self.decide(("endpoints", endpoint), f"the description states a {statement.kind.name} limit "
+                            f"({statement.where}: \"{statement.text}\"); declare it with "
+                            f"{statement.kind.declared_by} if it applies")
 
     def errors(self, endpoint: str, op: _Operation) -> list[dict[str, Any]]:
         out = []
@@ -790,22 +801,24 @@ def _text_of(value: Any) -> str:
 
 
 def _nth(example: str, n: int) -> str:
-    """The n-th example user's value (``user1@example.com`` → ``user2@example.com``)."""
-    return re.sub(r"1", str(n), example, count=1) if "1" in example else f"{example}{n}"
+    """The n-th example user's value, still of the first's kind: ``ada@example.com`` →
+    ``ada2@example.com``, a UUID's last digit n, ``user`` → ``user2``."""
+    if "@" in example:
+        local, _, domain = example.partition("@")
+        return f"{local}{n}@{domain}"
+    digits = [m.start() for m in re.finditer(r"[0-9]", example)]
+    if digits:
+        return example[:digits[-1]] + str(n % 10) + example[digits[-1] + 1:]
+    return f"{example}{n}"
 
 
 def _example_text(schema: _Schema) -> str:
     """The first example user's value of a mapping variable (users.csv)."""
-    if schema.facts.get("format") in _FORMAT_EXAMPLES or schema.type in ("integer", "number"):
+    if schema.facts.get("format") in FORMAT_SAMPLES or schema.type in ("integer", "number"):
         return _text_of(example_of(schema))
     if "email" in str(schema.facts.get("description", "")).lower():
-        return _FORMAT_EXAMPLES["email"]
-    return "user1"
-
-
-_FORMAT_EXAMPLES = {"email": "user1@example.com", "uuid": "00000000-0000-4000-8000-000000000001",
-                    "date-time": "2024-01-01T00:00:00Z", "date": "2024-01-01", "uri": "https://example.com/1",
-                    "url": "https://example.com/1"}
+        return FORMAT_SAMPLES["email"][0]
+    return "user"
 
 
 def example_of(schema: _Schema, depth: int = 0) -> Any:
@@ -826,7 +839,8 @@ def example_of(schema: _Schema, depth: int = 0) -> Any:
     if kind == "boolean":
         return True
     if kind == "string" or kind is None:
-        text = _FORMAT_EXAMPLES.get(str(schema.facts.get("format")), "example")
+        fmt = schema.facts.get("format")
+        text = FORMAT_SAMPLES[fmt][0] if isinstance(fmt, str) and fmt in FORMAT_SAMPLES else "example"
         low = schema.facts.get("minLength")
         return text + "x" * (low - len(text)) if isinstance(low, int) and low > len(text) else text
     return None
