@@ -108,6 +108,18 @@ class AuthMethod:
         ``settings`` are the definition's (:attr:`Auth.settings`), for a method that needs them."""
         return None
 
+    def from_scheme(self, scheme: Mapping[str, Any]) -> "Auth | None":
+        """This method's auth for an OpenAPI security scheme it sends, else None: read back from
+        :meth:`security_scheme`, so the two directions cannot disagree."""
+        essential = {key: scheme[key] for key in ("type", "scheme", "in", "name") if scheme.get(key) is not None}
+        if isinstance(essential.get("scheme"), str):  # HTTP auth scheme names are case-insensitive
+            essential["scheme"] = str(essential["scheme"]).lower()
+        name = scheme.get("name")
+        header_name = name if isinstance(name, str) and name else None
+        if self.security_scheme(header_name) != essential:
+            return None
+        return Auth(self.name, header_name if self.header(header_name) == header_name else None)
+
 
 class NoAuth(AuthMethod):
     name = "none"
@@ -225,6 +237,18 @@ class OAuth2Auth(AuthMethod):
                                                     "scopes": scopes}}}
         return {"type": "oauth2", "flows": {"clientCredentials": {"tokenUrl": url, "scopes": scopes}}}
 
+    def from_scheme(self, scheme: Mapping[str, Any]) -> "Auth | None":
+        """A client credentials flow, or an authorization code flow (whose refresh token the
+        customer brings): the grant portalspec runs against that flow's token URL."""
+        flows = scheme.get("flows") if scheme.get("type") == "oauth2" else None
+        for flow, grant in (("clientCredentials", "client_credentials"), ("authorizationCode", "refresh_token")):
+            found = flows.get(flow) if isinstance(flows, dict) else None
+            if isinstance(found, dict) and isinstance(found.get("tokenUrl"), str):
+                scopes = found.get("scopes")
+                return Auth(self.name, grant=grant, token_url=found["tokenUrl"],
+                            scopes=tuple(scopes) if isinstance(scopes, dict) else ())
+        return None
+
 
 AUTH_METHODS: Mapping[str, AuthMethod] = {m.name: m for m in (NoAuth(), BasicAuth(), HeaderAuth(), BearerAuth(),
                                                               OAuth2Auth())}
@@ -258,18 +282,10 @@ def method_of_credential(name: str) -> AuthMethod | None:
 
 
 def auth_for_scheme(scheme: Mapping[str, Any]) -> "Auth | None":
-    """The method (and header) that sends what an OpenAPI security scheme asks for, or None
-    when no method does (an API key in the query, OAuth2 …). Read back from each method's own
-    :meth:`AuthMethod.security_scheme`, so the two directions cannot disagree."""
-    essential = {key: scheme[key] for key in ("type", "scheme", "in", "name") if scheme.get(key) is not None}
-    if isinstance(essential.get("scheme"), str):  # HTTP auth scheme names are case-insensitive
-        essential["scheme"] = str(essential["scheme"]).lower()
-    name = scheme.get("name")
-    header_name = name if isinstance(name, str) and name else None
-    for method in AUTH_METHODS.values():
-        if method.security_scheme(header_name) == essential:
-            return Auth(method.name, header_name if method.header(header_name) == header_name else None)
-    return None
+    """The auth (method and settings) that sends what an OpenAPI security scheme asks for, or
+    None when no method does (an API key in the query, OpenID Connect …): the first method that
+    finds itself in it (:meth:`AuthMethod.from_scheme`)."""
+    return next((found for m in AUTH_METHODS.values() if (found := m.from_scheme(scheme)) is not None), None)
 
 
 def is_runtime(variable: str) -> bool:

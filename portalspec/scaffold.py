@@ -106,12 +106,19 @@ def find_schema(directory: str | os.PathLike[str]) -> FsPath | None:
     return None
 
 
+def schema_reference(directory: str | os.PathLike[str]) -> tuple[str, list[ScaffoldFile]]:
+    """The schema path for the modeline of a definition in ``directory``, and the schema file
+    to write beside it when none is found above it (so the modeline always points at one)."""
+    schema = find_schema(directory)
+    if schema is None:
+        return SCHEMA_FILE, [ScaffoldFile(SCHEMA_FILE, schema_text())]
+    return os.path.relpath(schema, os.path.abspath(directory)).replace(os.sep, "/"), []
+
+
 def scaffold(options: ScaffoldOptions, directory: str | os.PathLike[str] = ".") -> list[ScaffoldFile]:
     """The files of a new integration in ``directory`` (which decides the modeline's path)."""
     options.check()
-    schema = find_schema(directory)
-    schema_path = (os.path.relpath(schema, os.path.abspath(directory)).replace(os.sep, "/")
-                   if schema is not None else SCHEMA_FILE)
+    schema_path, schema_files = schema_reference(directory)
     fields = [(v.name, SECRET_EXAMPLES.get(v.name, "test-" + v.name))
               for v in AUTH_METHODS[options.auth].declared({"grant": OAUTH2_GRANT})]
     context = {"name": options.name, "display_name": options.display_name.strip(), "type": options.type,
@@ -120,9 +127,7 @@ def scaffold(options: ScaffoldOptions, directory: str | os.PathLike[str] = ".") 
     env = environment()
     files = [ScaffoldFile(name, env.get_template(name + ".j2").render(context))
              for name in ("integration.yaml", "values.yaml", "users.csv", "test_integration.py")]
-    if schema is None:
-        files.append(ScaffoldFile(SCHEMA_FILE, schema_text()))
-    return files
+    return files + schema_files
 
 
 def write_scaffold(directory: str | os.PathLike[str], files: list[ScaffoldFile], *, force: bool = False) -> list[FsPath]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from portalspec.cli import main
 
@@ -146,3 +146,65 @@ def test_the_pre_commit_hooks_run_the_commands():
     assert hooks["portalspec-diff"]["entry"] == "portalspec diff --against HEAD"
     for hook in hooks.values():
         assert hook["language"] == "python" and hook["files"]
+
+
+# --- init --from-openapi ----------------------------------------------------------------
+
+SENDGRID = REPO / "tests" / "data" / "openapi" / "sendgrid" / "oas_v3.json"
+SENDGRID_LISTS = ("--create", "POST_mc-lists", "--add", "PUT_mc-contacts", "--remove", "DELETE_mc-lists-id-contacts")
+
+
+def init_from(*args: str) -> Result:
+    result = CliRunner().invoke(main, ["init", *args])
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def test_init_from_openapi_drafts_the_sendgrid_lists_definition(tmp_path: Path):
+    folder = tmp_path / "sendgrid"
+    result = init_from(str(folder), "--from-openapi", str(SENDGRID), *SENDGRID_LISTS)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == ["integration.schema.json", "integration.yaml", "users.csv",
+                                                       "values.yaml"]
+    assert "choice(s) marked '# DECIDE:'" in result.output
+    validated = init_validate(folder / "integration.yaml")
+    assert validated.exit_code == 0, validated.output
+    checked = CliRunner().invoke(main, ["check", str(folder / "integration.yaml"), "--openapi", str(SENDGRID),
+                                        "--values", str(folder / "values.yaml"), "--users", str(folder / "users.csv")])
+    assert checked.exit_code == 0 and "(0 errors, 1 warning;" in checked.output, checked.output  # (PS602: SendGrid's)
+    text = (folder / "integration.yaml").read_text(encoding="utf-8")
+    assert "url: https://api.sendgrid.com/v3/marketing/lists/$list_id/contacts?contact_ids=$items" in text
+    assert "# DECIDE:" in text
+
+
+def init_validate(path: Path) -> Result:
+    return CliRunner().invoke(main, ["validate", str(path)])
+
+
+def test_init_from_openapi_without_operations_lists_the_descriptions(tmp_path: Path):
+    result = init_from(str(tmp_path / "x"), "--from-openapi", str(SENDGRID))
+    assert result.exit_code == 1
+    assert "  POST_mc-lists  POST /v3/marketing/lists\n" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_init_from_openapi_names_a_mistyped_operation_and_writes_nothing(tmp_path: Path):
+    result = init_from(str(tmp_path / "x"), "--from-openapi", str(SENDGRID), "--create", "POST_mc-list",
+                       "--add", "PUT_mc-contacts", "--remove", "DELETE_mc-lists-id-contacts")
+    assert result.exit_code == 1
+    assert "no operation 'POST_mc-list' in the description; did you mean 'POST_mc-lists'" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_init_from_openapi_refuses_options_the_description_decides_and_operations_without_it(tmp_path: Path):
+    both = init_from(str(tmp_path), "--from-openapi", str(SENDGRID), "--auth", "basic", *SENDGRID_LISTS)
+    assert both.exit_code == 2 and "leave out --type, --auth" in both.output
+    alone = init_from(str(tmp_path), "--create", "POST_mc-lists")
+    assert alone.exit_code == 2 and "operations of --from-openapi SPEC" in alone.output
+
+
+def test_init_from_openapi_reports_an_unreadable_description(tmp_path: Path):
+    missing = init_from(str(tmp_path / "x"), "--from-openapi", str(tmp_path / "nope.yaml"), *SENDGRID_LISTS)
+    assert missing.exit_code == 1
+    assert "cannot be read as an OpenAPI description" in missing.output

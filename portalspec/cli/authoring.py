@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Callable
 
 import click
 
@@ -17,8 +18,8 @@ from ..kinds import TYPES
 from ..loader import Document, read_document
 from ..preview import build_preview, example_values, write_preview
 from ..revisions import exists_in, is_commit, open_source, revision_spec, split_revision
-from ..scaffold import (DEFAULT_BASE_URL, ScaffoldOptions, default_display_name, default_name, scaffold,
-                        write_scaffold)
+from ..scaffold import (DEFAULT_BASE_URL, ScaffoldFile, ScaffoldOptions, default_display_name, default_name,
+                        scaffold, schema_reference, write_scaffold)
 from ..validate import check_document, load_document
 from .base import fail, main, style, warn
 
@@ -31,16 +32,41 @@ from .base import fail, main, style, warn
 @click.option("--auth", type=click.Choice(list(AUTH_METHODS)), help="The authentication method.")
 @click.option("--header-name", help="The header carrying the API key (with --auth header).")
 @click.option("--base-url", help=f"The API's base URL (default {DEFAULT_BASE_URL}).")
+@click.option("--from-openapi", "spec", type=click.Path(dir_okay=False, path_type=str),
+              help="Draft the definition from this OpenAPI description (JSON or YAML, local files only), "
+                   "for the operations named by --create, --add and --remove, or --update.")
+@click.option("--create", "create_op", metavar="OP", help="With --from-openapi: the operation id that creates a list.")
+@click.option("--add", "add_op", metavar="OP", help="With --from-openapi: the operation id that adds users to it.")
+@click.option("--remove", "remove_op", metavar="OP",
+              help="With --from-openapi: the operation id that removes users from it.")
+@click.option("--update", "update_op", metavar="OP",
+              help="With --from-openapi: the operation id that sets a user's trait (a property definition).")
 @click.option("-y", "--yes", is_flag=True, help="Take the defaults for everything not given; never prompt.")
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 def init(directory: str, name: str | None, display_name: str | None, type_: str | None, auth: str | None,
-         header_name: str | None, base_url: str | None, yes: bool, force: bool) -> None:
+         header_name: str | None, base_url: str | None, spec: str | None, create_op: str | None,
+         add_op: str | None, remove_op: str | None, update_op: str | None, yes: bool, force: bool) -> None:
     """Start a new integration in DIRECTORY (default: here).
 
     Writes integration.yaml, values.yaml, users.csv and test_integration.py, which validate,
     render, serve, test and pass pytest as generated. On a terminal it asks for what the
     options do not give; elsewhere (or with --yes) it takes the defaults.
+
+    With --from-openapi SPEC it drafts integration.yaml (with values.yaml and users.csv) from
+    the partner's description instead: auth, URLs, headers, payloads, item template, list id
+    and batch size from the named operations, and a '# DECIDE:' comment wherever the
+    description leaves a choice to a person. Without operations it lists the description's.
     """
+    operations = (create_op, add_op, remove_op, update_op)
+    if spec is None:
+        if any(operations):
+            raise click.UsageError("--create, --add, --remove and --update name operations of --from-openapi SPEC")
+    else:
+        if any(v is not None for v in (type_, auth, header_name, base_url)):
+            raise click.UsageError("--from-openapi takes the type, auth and URLs from the description: "
+                                   "leave out --type, --auth, --header-name and --base-url")
+        _init_from_openapi(directory, spec, operations, name, display_name, force)
+        return
     ask = not yes and sys.stdin.isatty()
 
     def choose(value: str | None, prompt: str, default: str, choices: list[str] | None = None) -> str:
@@ -56,16 +82,58 @@ def init(directory: str, name: str | None, display_name: str | None, type_: str 
     header = choose(header_name, "Header carrying the API key", "X-Api-Key") if auth == "header" else \
         (header_name or "X-Api-Key")
     base_url = choose(base_url, "API base URL", DEFAULT_BASE_URL)
+    _write(directory, lambda: scaffold(ScaffoldOptions(name, display_name, type_, auth, header, base_url),
+                                       directory), force)
+    definition = os.path.join(directory, "integration.yaml")
+    click.echo(f"next: portalspec preview {definition} --values {os.path.join(directory, 'values.yaml')} "
+               f"-o {os.path.join(directory, 'preview')}")
+
+
+def _write(directory: str, files: Callable[[], list[ScaffoldFile]], force: bool) -> None:
+    """Make the files and write them, refusing to overwrite unless forced; say what was written."""
     try:
-        files = scaffold(ScaffoldOptions(name, display_name, type_, auth, header, base_url), directory)
-        written = write_scaffold(directory, files, force=force)
+        written = write_scaffold(directory, files(), force=force)
     except InputError as exc:
         fail(str(exc))
     for path in written:
         click.echo(f"wrote {path}")
+
+
+def _init_from_openapi(directory: str, spec: str, operations: tuple[str | None, ...], name: str | None,
+                       display_name: str | None, force: bool) -> None:
+    from ..contract.draft import Operations, draft
+    from ..contract.load import DescriptionError, load_description
+
+    try:
+        description = load_description(spec, validate_spec=False)
+    except DescriptionError as exc:
+        for d in exc.diagnostics:
+            click.echo(style(d), err=True)
+        fail(f"{spec} cannot be read as an OpenAPI description")
+    if not any(operations):
+        click.echo(f"{description.name}: name the operations to draft from (--create, --add and --remove, or "
+                   "--update); it has:")
+        for op in description.operations():
+            click.echo(f"  {op.operation_id or '(no operationId)'}  {op.method.upper()} {op.path}")
+        sys.exit(1)
+    schema_path, schema_files = schema_reference(directory)
+    decisions = 0
+
+    def files() -> list[ScaffoldFile]:
+        nonlocal decisions
+        drafted = draft(description, Operations(*operations), schema_path=schema_path, name=name,
+                        display_name=display_name)
+        decisions = len(drafted.decisions)
+        return [ScaffoldFile("integration.yaml", drafted.definition), ScaffoldFile("values.yaml", drafted.values),
+                ScaffoldFile("users.csv", drafted.users), *schema_files]
+
+    _write(directory, files, force)
     definition = os.path.join(directory, "integration.yaml")
-    click.echo(f"next: portalspec preview {definition} --values {os.path.join(directory, 'values.yaml')} "
-               f"-o {os.path.join(directory, 'preview')}")
+    problems = [d for d in check_document(read_document(definition)) if d.is_error]
+    for d in problems:  # (a draft that does not validate is a bug; say so rather than hide it)
+        click.echo(style(d), err=True)
+    click.echo(f"{decisions} choice(s) marked '# DECIDE:' in {definition}; then: portalspec check "
+               f"{definition} --openapi {spec}")
 
 
 @main.command()

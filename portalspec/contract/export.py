@@ -123,8 +123,10 @@ def _marked(template: Template, value_marks: bool = True) -> tuple[str, list[Slo
 
 
 def _template(text: str, slots: list[Slot]) -> str:
-    """Marked text with each variable as an OpenAPI template expression, ``{name}``."""
-    return _IN_TEXT.sub(lambda m: "{" + slots[int(m.group(1))].name + "}", text)
+    """Marked text with each variable as an OpenAPI template expression, ``{name}`` (a literal
+    brace percent-encoded, as it is on the wire: it would read as one)."""
+    literal = text.replace("{", "%7B").replace("}", "%7D")
+    return _IN_TEXT.sub(lambda m: "{" + slots[int(m.group(1))].name + "}", literal)
 
 
 @dataclass(frozen=True)
@@ -382,6 +384,9 @@ class _Describer:
         if spec.list_id is None:
             return {"description": "The users were accepted."}
         where = f"`{spec.list_id.path}`"
+        if endpoint.kind.answer == "find":
+            return {"description": f"The lists there are, as JSON: the cohort's list's id is at {where} (its "
+                                   "variables replaced); finding none, Amplitude creates the list."}
         if spec.list_id.source == "response_header":
             return {"description": f"The list was created; its id is the response header {where}.",
                     "headers": {spec.list_id.path: {"required": True, "schema": dict(self.list_id)}}}
@@ -483,7 +488,7 @@ def openapi(definition: Definition) -> dict[str, Any]:
             unique = list({json.dumps(b, sort_keys=True): b for b in bodies}.values())
             item["requestBody"] = {"required": len(bodies) == len(group), "content": {
                 group[0].media_type: {"schema": unique[0] if len(unique) == 1 else {"anyOf": unique}}}}
-        created = next((op.endpoint for op in group if op.endpoint.spec.list_id is not None), group[0].endpoint)
+        created = next((op.endpoint for op in group if op.endpoint.kind.answer == "create"), group[0].endpoint)
         responses: Schema = {"2XX": describer.success(created)}
         by_status: dict[int, list[ErrorClassification]] = {}
         for op in group:

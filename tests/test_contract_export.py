@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given
 
 import portalspec
 from portalspec.cli import main
 from portalspec.contract.export import dump, format_for, openapi, problems
 
 from .conftest import EXAMPLES, MINIMAL, PROPERTY, edit
+from .test_fuzz_definitions import SETTINGS, mutated_data
 
 SNAPSHOTS = Path(__file__).resolve().parent / "data" / "export"
 UPDATE = os.environ.get("PORTALSPEC_UPDATE_SNAPSHOTS") == "1"
@@ -281,3 +283,19 @@ def test_cli_refuses_an_invalid_definition_with_its_diagnostics(write):
     result = CliRunner().invoke(main, ["openapi", str(path)])
     assert result.exit_code == 1
     assert "error[PS201]" in result.output and "Traceback" not in result.output
+
+
+@SETTINGS
+@given(mutated_data())
+def test_every_definition_that_validates_exports_a_valid_description(data):
+    try:
+        definition = portalspec.load(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    except portalspec.DefinitionError:
+        return  # (only valid definitions are exported)
+    assert problems(openapi(definition)) == []
+
+
+def test_a_literal_brace_in_a_url_is_percent_encoded_not_a_template():
+    # (found by the property test above: openapi-spec-validator crashed on the unclosed brace)
+    document = export(edit(MINIMAL, "url: https://api.acme.example/lists\n", "url: https://api.acme.example/{lists\n"))
+    assert "/%7Blists" in document["paths"]
