@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import portalspec
 from portalspec import Cohort, InputError, MacroContext, User, Values, validate
 from portalspec.endpoint_test import run_endpoint_test
-from portalspec.sync import State, SyncOptions, sync
+from portalspec.sync import State, SyncOptions, SyncReport, sync
 from portalspec.testing import running_destination
 from portalspec.transport import Transport
 from portalspec.values import values_from_data
@@ -559,19 +559,27 @@ def test_serve_checks_each_endpoints_own_credential():
 CUSTOMERIO = REPO / "integrations" / "customerio-segments"
 
 
-def test_customerio_syncs_with_two_credentials_and_finds_its_segment_again(tmp_path: Path):
-    """The Track API's basic credential on add/remove, the App API's bearer key on find/create;
-    a sync whose state was lost finds the segment by its name instead of making another."""
-    definition, values_file = CUSTOMERIO / "integration.yaml", CUSTOMERIO / "values.yaml"
+def _sync_twice_losing_the_state(folder: Path, first: list[str], second: list[str]
+                                 ) -> tuple[SyncReport, SyncReport, list[dict[str, Any]], dict[str, Any]]:
+    """Two syncs of ``folder``'s example into serve, the second with a new state (the first's
+    lost): both reports, what serve received, and what it holds."""
+    definition, values_file = folder / "integration.yaml", folder / "values.yaml"
     integration = portalspec.compile(portalspec.load(definition))
     values = portalspec.load_values(values_file)
     with running_destination(definition, values_file) as dest, Transport(base_url=dest.url) as transport:
-        with State(":memory:") as first:
-            created = sync(integration, values, ["c1", "c2"], state=first, transport=transport)
+        with State(":memory:") as state:
+            created = sync(integration, values, first, state=state, transport=transport)
         with State(":memory:") as lost:
-            again = sync(integration, values, ["c1", "c3"], state=lost, transport=transport)
-        received = [(r["endpoint"], r["status"], r["headers"]["Authorization"]) for r in dest.requests()]
-        lists = dest.state()["lists"]
+            again = sync(integration, values, second, state=lost, transport=transport)
+        return created, again, dest.requests(), dest.state()
+
+
+def test_customerio_syncs_with_two_credentials_and_finds_its_segment_again():
+    """The Track API's basic credential on add/remove, the App API's bearer key on find/create;
+    a sync whose state was lost finds the segment by its name instead of making another."""
+    created, again, requests, held = _sync_twice_losing_the_state(CUSTOMERIO, ["c1", "c2"], ["c1", "c3"])
+    received = [(r["endpoint"], r["status"], r["headers"]["Authorization"]) for r in requests]
+    lists = held["lists"]
     assert created.ok and created.created_list and again.ok and not again.created_list, again.errors
     assert again.list_id == created.list_id and len(lists) == 1
     assert {m["key"] for m in lists[0]["members"]} == {"c1", "c2", "c3"}  # (the lost state could not remove c2)
@@ -582,20 +590,14 @@ def test_customerio_syncs_with_two_credentials_and_finds_its_segment_again(tmp_p
 HUBSPOT = REPO / "integrations" / "hubspot-lists"
 
 
-def test_hubspot_syncs_with_oauth2_and_finds_its_list_by_name_again(tmp_path: Path):
+def test_hubspot_syncs_with_oauth2_and_finds_its_list_by_name_again():
     """OAuth2 (refresh token grant) from serve's token endpoint, the list looked up by its name
     in the URL path before creating it; a sync whose state was lost finds the list again."""
-    definition, values_file = HUBSPOT / "integration.yaml", HUBSPOT / "values.yaml"
-    integration = portalspec.compile(portalspec.load(definition))
-    values = portalspec.load_values(values_file)
-    with running_destination(definition, values_file) as dest, Transport(base_url=dest.url) as transport:
-        with State(":memory:") as first:
-            created = sync(integration, values, ["51201", "51877"], state=first, transport=transport)
-        with State(":memory:") as lost:
-            again = sync(integration, values, ["51201", "60342"], state=lost, transport=transport)
-        received = [(r["endpoint"], r["status"]) for r in dest.requests()]
-        lists = dest.state()["lists"]
-        state_text = json.dumps(dest.state()) + json.dumps(dest.requests())
+    created, again, requests, held = _sync_twice_losing_the_state(HUBSPOT, ["51201", "51877"], ["51201", "60342"])
+    received = [(r["endpoint"], r["status"]) for r in requests]
+    lists = held["lists"]
+    secrets = portalspec.load_values(HUBSPOT / "values.yaml").fields
+    shown = json.dumps(held) + json.dumps(requests)
     assert created.ok and created.created_list and again.ok and not again.created_list, again.errors
     assert again.list_id == created.list_id and len(lists) == 1
     assert {m["key"] for m in lists[0]["members"]} == {"51201", "51877", "60342"}
@@ -603,4 +605,4 @@ def test_hubspot_syncs_with_oauth2_and_finds_its_list_by_name_again(tmp_path: Pa
                                                         "add_users"]
     assert [s for e, s in received if e == "find_list"] == [404, 200]
     assert all(status in (200, 404) for _, status in received)
-    assert values.fields["refresh_token"] not in state_text and values.fields["client_secret"] not in state_text
+    assert secrets["refresh_token"] not in shown and secrets["client_secret"] not in shown
