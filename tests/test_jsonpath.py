@@ -33,12 +33,12 @@ def test_a_document_answers_each_entry_under_its_own_name():
 
 
 def test_an_empty_answer_keeps_the_structure_and_finds_nothing():
-    document = document_for("segments[?(@.name == 'x' & @.type == 'manual')].id", [])
+    document = document_for("segments[?(@.name == 'x' && @.type == 'manual')].id", [])
     assert document == {"segments": []}
 
 
 def test_conjunctions_nested_targets_and_indexes_are_answered():
-    path = "$.data[0].lists[?(@.meta.name == 'A' & @.type == 'manual')].id"
+    path = "$.data[0].lists[?(@.meta.name == 'A' && @.type == 'manual')].id"
     document = document_for(path, [(path, 3)])
     assert find_values(path, document) == [3]
     assert document == {"data": [{"lists": [{"id": 3, "meta": {"name": "A"}, "type": "manual"}]}]}
@@ -56,7 +56,7 @@ def test_paths_that_cannot_be_answered_say_so(path):
 
 
 def test_regex_operands_are_listed():
-    assert regex_operands("$.a[?(@.n =~ 'x.*' & @.m == 'y')].id") == ["x.*"]
+    assert regex_operands("$.a[?(@.n =~ 'x.*' && @.m == 'y')].id") == ["x.*"]
     assert regex_operands(PATH.replace("$amp_cohort_name", "x")) == []
 
 

@@ -215,7 +215,7 @@ def test_as_text(value, expected):
 
 
 def test_in_a_jsonpath_a_dollar_that_starts_no_name_is_the_root():
-    lexed = lex("$.items[?(@.n == 'a $x b' & @.m == \"$y\")].$z[0]", Kind.JSONPATH)
+    lexed = lex("$.items[?(@.n == 'a $x b' && @.m == \"$y\")].$z[0]", Kind.JSONPATH)
     assert lexed.errors == ()
     assert [(p.name, p.position) for p in lexed.placeholders] == [
         ("x", Position.JSONPATH_STRING), ("y", Position.JSONPATH_STRING), ("z", Position.JSONPATH)]
