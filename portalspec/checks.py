@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from .auth import AUTH_METHODS
 from .diagnostics import Diagnostic, Path, Severity, did_you_mean, format_path
 from .headers import is_json_type
-from .jsonpath import JSONPathError, find_list_id, regex_operands
+from .jsonpath import JSONPathError, deprecated_syntax, find_list_id, regex_operands
 from .kinds import BATCH_ENDPOINTS, KINDS, LIST_SCOPED, TYPES, endpoints_of
 from .rawdata import as_dict as _dict
 from .rawdata import as_list as _list
@@ -394,6 +394,13 @@ def check_list_id(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
     except JSONPathError as exc:
         target = ("example_response",) if exc.about_document else ("list_id", "path")
         yield _d("PS309" if not exc.about_document else "PS310", str(exc), ("endpoints", "create_list") + target)
+    yield from _deprecated_path(path, ("endpoints", "create_list", "list_id", "path"))
+
+
+def _deprecated_path(path: str, where: Path) -> Iterator[Found]:
+    for message in deprecated_syntax(path):
+        yield _d("PS319", f"the JSONPath uses syntax jsonpath-ng deprecates: {message}", where, warning=True,
+                 hint="write `&&` between filter conditions")
 
 
 def check_exists_on(data: dict, base_dir: FsPath | None) -> Iterator[Found]:
@@ -436,6 +443,7 @@ def check_find_list_path(data: dict, base_dir: FsPath | None) -> Iterator[Found]
         except JSONPathError as exc:
             yield _d("PS309", str(exc).replace(sample, site.text), site.path)
             continue
+        yield from _deprecated_path(sample, site.path)
         if any(_STAND_IN in pattern for pattern in regex_operands(sample)):
             yield _d("PS309", "a variable stands in a regular expression (=~), where its value would be read as a "
                               "pattern; compare with == instead", site.path,

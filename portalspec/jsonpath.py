@@ -10,6 +10,7 @@ listing its lists answers, so ``portalspec serve`` can answer any such path.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from typing import Any, Sequence
 
@@ -31,9 +32,24 @@ class JSONPathError(ValueError):
 @lru_cache(maxsize=256)
 def compile_path(path: str) -> Any:
     try:
-        return _parse(path)
+        with warnings.catch_warnings():  # deprecated syntax is validate's to report (PS319), once
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return _parse(path)
     except Exception as exc:  # jsonpath-ng's PLY parser raises plain Exception subclasses
         raise JSONPathError(f"'{path}' is not a valid JSONPath: {exc}", about_document=False) from None
+
+
+def deprecated_syntax(path: str) -> list[str]:
+    """What jsonpath-ng says is deprecated in ``path`` (a single ``&`` joining filter
+    conditions, which its 2.0 removes), so that validate can say it before an upgrade breaks
+    a sync; [] for a path without (or one that does not parse: the checks say that)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        try:
+            _parse(path)
+        except Exception:  # noqa: BLE001 - a malformed path is reported by the checks, not here
+            return []
+    return list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)))
 
 
 def find_values(path: str, document: Any) -> list[Any]:

@@ -554,6 +554,17 @@ def test_a_find_list_path_that_is_no_jsonpath_is_ps309():
     assert "is not a valid JSONPath" in d.message and "$amp_cohort_name" in d.message
 
 
+def test_a_single_ampersand_between_filter_conditions_is_a_ps319_warning_and_two_are_clean():
+    """jsonpath-ng deprecates `&` (its 2.0 removes it, and a sync with it would stop parsing)."""
+    single = find_path("$.items[?(@.name == '[Amplitude] $amp_cohort_name' & @.type == 'manual')].listId")
+    d = only(validate(single), "PS319")
+    assert d.severity is Severity.WARNING and "&&" in (d.hint or "")
+    assert d.json_path == "$.endpoints.find_list.list_id.path"
+    assert validate(find_path("$.items[?(@.name == '[Amplitude] $amp_cohort_name' && @.type == 'manual')].listId")) == []
+    text = list_id('"$.lists[?(@.a == 1 & @.b == 2)].id"', '{"lists": [{"a": 1, "b": 2, "id": 7}]}')
+    assert only(validate(text), "PS319").json_path == "$.endpoints.create_list.list_id.path"
+
+
 @pytest.mark.parametrize("variable, where", [("list_id", "add_users and remove_users"), ("user_id", "item templates"),
                                              ("items", "payload")])
 def test_variables_a_lookup_cannot_have_are_ps205(variable, where):
