@@ -9,6 +9,8 @@ from typing import Callable
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import portalspec
 from portalspec.retry import RetryPolicy
@@ -430,3 +432,14 @@ def test_the_dry_run_plan_shows_the_lookup_before_the_create():
         report = sync(integration, values, ["a"], state=state, transport=None, options=SyncOptions(dry_run=True))
     assert [name for name, _ in report.plan] == ["find_list", "create_list", "add_users"]
     assert dict(report.plan)["find_list"].requests == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from('ab"\\\u00e9\u2028\x00\x1f\x7f😀 '), max_size=5), min_size=1,
+                max_size=8))
+def test_fingerprints_of_one_string_each_are_what_the_json_encoder_writes(texts):
+    """Many texts at once (a join and a split when nothing needs escaping) give each text's
+    JSON exactly: quotes, backslashes, controls, separators and emoji included."""
+    from portalspec.sync.diff import fingerprint, fingerprints
+    rows = [(t,) for t in texts]
+    assert fingerprints(rows) == [fingerprint(r) for r in rows] == [json.dumps(t, ensure_ascii=False) for t in texts]
