@@ -565,12 +565,17 @@ def _json_lines(name: str, definition: Definition, values: Values) -> UserSource
 def _plain_ids(name: str, definition: Definition, values: Values) -> UserSource:
     """One id per line, for the definition's only mapping variable; everyone is entering."""
     variable = definition.mapping_fields[0].variable
+    # A first line naming the column (the variable, the property it is mapped from, or an
+    # id column of Amplitude's) is a header, not a user: sent, it would join the list.
+    headers = {variable, values.mappings.get(variable) or variable, "user_id", "amplitude_id", "id"}
     source = UserSource(name, ())
 
     def blocks(size: int) -> Iterator[Members]:
         for texts, first in _line_chunks(name, size):
             ids = list(map(str.strip, texts))
             lines: Sequence[int] = range(first, first + len(texts))
+            if first == 1 and ids[0].lstrip("\ufeff") in headers:
+                ids, lines = ids[1:], lines[1:]
             if "" in ids:
                 keep = [i != "" for i in ids]
                 ids, lines = list(itertools.compress(ids, keep)), list(itertools.compress(lines, keep))

@@ -29,6 +29,22 @@ def test_a_plain_id_list_is_read_through_the_registry(tmp_path):
                                                                ("u2", "line 3", {"user_id": "u2"})]
 
 
+@pytest.mark.parametrize("header", ["id", "\ufeffid", "email"])
+def test_a_plain_id_lists_header_line_is_not_taken_for_a_user(tmp_path, header):
+    """A one-column file whose first line names the column (the property mapped to the
+    variable, or `id`) would otherwise send that name to the destination as a user. (A first
+    line `user_id` or `amplitude_id` makes the file a cohort export, read by its header.)"""
+    path = write(tmp_path, "ids.csv", f"{header}\nu1\nu2\n")
+    values = replace(kitchen_values(), mappings={"user_id": "email"})
+    users = list(read_membership(path, KITCHEN_DEF, values))
+    assert [(u.key, u.ref) for u in users] == [("u1", "line 2"), ("u2", "line 3")]
+
+
+def test_only_the_first_line_can_be_a_header(tmp_path):
+    path = write(tmp_path, "ids.txt", "u1\nuser_id\n")
+    assert [u.key for u in read_membership(path, KITCHEN_DEF, kitchen_values())] == ["u1", "user_id"]
+
+
 def test_an_export_gives_users_with_their_identity_and_mapped_values(tmp_path):
     path = write(tmp_path, "c.csv", '"amplitude_id","user_id","email"\n"1","u1","a@x"\n"2","","b@x"\n"3","u3",""\n')
     values = replace(kitchen_values(), mappings={"user_id": "email"})
