@@ -590,7 +590,8 @@ class Destination:
             value = _wsgi_text(raw)  # senders (portalspec's transport among them) send UTF-8
             if check.expected is None:
                 assert check.auth is not None
-                if not (self.tokens.accepts(value) if self.tokens is not None and check.auth.method == "oauth2"
+                # A credential issued at run time (OAuth2's access token) is one the issuer gave out.
+                if not (self.tokens.accepts(value) if self.tokens is not None and check.auth.scheme.runtime
                         else check.auth.accepts(value, self.env)):
                     return f"{check.header} does not carry the expected {check.description}"
             elif match_text(check.expected, value, self.env) is None:

@@ -223,11 +223,16 @@ def test_create_answers_the_id_in_a_header():
     assert post(client, "/lists/L-1/add", {"userIds": ["a"]}, BEARER).status_code == 200
 
 
-def test_create_takes_the_id_from_the_request_and_a_hostile_id_routes_exactly():
+def id_from_the_request() -> str:
+    """MINIMAL with a list id the request names: the cohort id, read back from its body."""
     text = edit(MINIMAL, '{"name": "[Amplitude] $amp_cohort_name"}',
                 '{"name": "[Amplitude] $amp_cohort_name", "id": "$amp_cohort_id"}')
-    text = edit(text, "    list_id:\n      path: listId\n    example_response: {\"listId\": 2568}",
+    return edit(text, "    list_id:\n      path: listId\n    example_response: {\"listId\": 2568}",
                 "    list_id:\n      from: request_body\n      path: id")
+
+
+def test_create_takes_the_id_from_the_request_and_a_hostile_id_routes_exactly():
+    text = id_from_the_request()
     client = Client(destination(text))
     hostile = 'a/b "c" é %2F ..'
     assert post(client, "/lists", {"name": "[Amplitude] Beta", "id": hostile}, BEARER).status_code == 200
@@ -531,10 +536,7 @@ def test_the_request_log_keeps_the_last_n_requests_in_order():
 
 
 def test_a_duplicate_create_with_the_id_from_the_request_is_409():
-    text = edit(MINIMAL, '{"name": "[Amplitude] $amp_cohort_name"}',
-                '{"name": "[Amplitude] $amp_cohort_name", "id": "$amp_cohort_id"}')
-    text = edit(text, "    list_id:\n      path: listId\n    example_response: {\"listId\": 2568}",
-                "    list_id:\n      from: request_body\n      path: id")
+    text = id_from_the_request()
     client = Client(destination(text))
     assert post(client, "/lists", {"name": "[Amplitude] Beta", "id": "c1"}, BEARER).status_code == 200
     post(client, "/lists/c1/add", {"userIds": ["x"]}, BEARER)

@@ -653,3 +653,33 @@ def test_any_visible_ascii_access_token_is_sent_exactly_and_taken_back(token: st
     assert provider.api == [f"Bearer {token}"] and request.header("Authorization") == shown  # (still the placeholder)
     assert AUTH_METHODS["oauth2"].accepts(provider.api[0], {ACCESS_TOKEN: token})
     assert not AUTH_METHODS["oauth2"].accepts(provider.api[0] + "x", {ACCESS_TOKEN: token})
+
+
+def test_serve_takes_an_endpoints_own_bearer_key_beside_oauth2_tokens_elsewhere(tmp_path: Path):
+    """With OAuth2 at the top and create_list's own bearer key (PS520), serve checks each
+    endpoint's credential by its own method: the key on create_list, an issued token on the
+    others — never an issued token where the key is due, nor the key where a token is."""
+    text = (EXAMPLE / "integration.yaml").read_text(encoding="utf-8")
+    text = text.replace("  - {variable: account, display_name: Account ID, type: string}\n",
+                        "  - {variable: account, display_name: Account ID, type: string}\n"
+                        "  - {variable: admin_key, display_name: Admin key, type: string, secret: true}\n")
+    text = text.replace("  create_list:\n    method: POST\n",
+                        "  create_list:\n    method: POST\n    auth: {method: bearer, fields: {bearer_token: admin_key}}\n")
+    definition, values_file = tmp_path / "integration.yaml", tmp_path / "values.yaml"
+    definition.write_text(text, encoding="utf-8")
+    values_file.write_text((EXAMPLE / "values.yaml").read_text(encoding="utf-8")
+                           .replace("  account: acct-42\n", "  account: acct-42\n  admin_key: adm-1\n"),
+                           encoding="utf-8")
+    assert not [d for d in validate(text) if d.is_error]
+    with running_destination(definition, values_file) as dest:
+        token = httpx.post(dest.url + "/oauth/token", content=form(**GOOD),
+                           headers=dict(FORM_HEADERS)).json()["access_token"]
+        create = API.replace("https://api.audiences.example", dest.url)
+        body = {"name": "[Amplitude] Beta users", "source": "amplitude"}
+        assert httpx.post(create, json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        created = httpx.post(create, json=body, headers={"Authorization": "Bearer adm-1"})
+        assert created.status_code == 200
+        members = f"{create}/{created.json()['audience']['id']}/members"
+        add = {"members": [{"id": "u1"}]}
+        assert httpx.post(members, json=add, headers={"Authorization": "Bearer adm-1"}).status_code == 401
+        assert httpx.post(members, json=add, headers={"Authorization": f"Bearer {token}"}).status_code == 200
