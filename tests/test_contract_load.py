@@ -159,12 +159,34 @@ paths:
     assert list(d.data["paths"]["/x"]["get"]["responses"]) == ["200"]
 
 
-def test_aliases_stay_shared_so_an_alias_bomb_costs_nothing(tmp_path):
-    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    for i in range(1, 9):
-        levels.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+def _aliases(levels: int) -> str:
+    """An extension whose anchors nest ``levels`` deep, each used ten times by the next."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    return ("openapi: 3.0.3\ninfo: {title: T, version: '1'}\npaths: {}\n"
+            "x-aliases:\n" + "\n".join("  " + line for line in lines) + "\n")
+
+
+def test_aliases_stay_shared(tmp_path):
+    d = load_description(write(tmp_path, "api.yaml", _aliases(3)), validate_spec=False)  # 10**4 values expanded
+    aliases = d.data["x-aliases"]
+    assert aliases["a3"][0] is aliases["a2"]
+
+
+@pytest.mark.parametrize("validate_spec", [True, False])
+def test_an_alias_bomb_is_refused_at_once_rather_than_walked_expanded(tmp_path, validate_spec):
+    """A regression: loading kept the bomb shared, but spec validation (and openapi-core) walk it
+    expanded, and `portalspec check` ran until killed on 10**9 values."""
+    path = write(tmp_path, "api.yaml", _aliases(8))
+    with pytest.raises(DescriptionError) as caught:
+        load_description(path, validate_spec=validate_spec)
+    [d] = caught.value.diagnostics
+    assert d.code == "PS601" and "expand past" in d.message and d.file == str(path)
+
+
+def test_an_alias_that_refers_to_itself_is_refused(tmp_path):
     path = write(tmp_path, "api.yaml", "openapi: 3.0.3\ninfo: {title: T, version: '1'}\npaths: {}\n"
-                                      "x-bomb:\n" + "\n".join("  " + line for line in levels) + "\n")
-    d = load_description(path, validate_spec=False)  # 10**9 strings if expanded
-    bomb = d.data["x-bomb"]
-    assert bomb["a8"][0] is bomb["a7"]
+                                      "x-loop: &loop [1, *loop]\n")
+    with pytest.raises(DescriptionError, match="refers to itself"):
+        load_description(path)

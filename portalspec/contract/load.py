@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 MAX_BYTES = 64 * 1024 * 1024  # all files of one description together
 MAX_FILES = 5_000
 MAX_DEPTH = 256  # JSON nesting; descriptions nest deeper than answers do
+# YAML anchors are kept shared when loaded, but every tool after (spec validation, openapi-core)
+# walks them expanded: a few hundred bytes of aliases ("billion laughs") would hang it. The
+# published 3 MB descriptions expand to well under a million values.
+MAX_EXPANDED = 5_000_000
 VERSIONS = ("3.0", "3.1")
 _AT = re.compile(r"at line (\d+) column (\d+)$")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -254,7 +258,9 @@ class _Reader:
                                                   *((int(at[1]), int(at[2])) if at else ())),)) from None
         try:
             text = raw.decode("utf-8")
-            return _plain(yaml.load(text, Loader=_Loader), {})  # noqa: S506 - a safe loader
+            data = _plain(yaml.load(text, Loader=_Loader), {})  # noqa: S506 - a safe loader
+            _check_expansion(data, shown)
+            return data
         except UnicodeDecodeError as exc:
             raise DescriptionError((self.fail(shown, f"not valid UTF-8 (byte {exc.start})"),)) from None
         except yaml.MarkedYAMLError as exc:
@@ -404,6 +410,37 @@ def _plain(value: Any, memo: dict[int, Any]) -> Any:
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
     return value
+
+
+def _check_expansion(data: Any, shown: str) -> None:
+    """Refuse YAML whose aliases expand past :data:`MAX_EXPANDED` values, or refer to
+    themselves: what reads the description next walks every alias expanded."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(value: Any) -> int:
+        if not isinstance(value, (dict, list)):
+            return 1
+        key = id(value)
+        if key in open_:
+            raise DescriptionError((Diagnostic("PS601", "not a usable YAML description: an alias refers to itself",
+                                               file=shown),))
+        if key not in sizes:
+            open_.add(key)
+            children = value.values() if isinstance(value, dict) else value
+            total = 1
+            for child in children:
+                total += size(child)
+                if total > MAX_EXPANDED:
+                    break
+            open_.discard(key)
+            sizes[key] = total
+        return sizes[key]
+
+    if size(data) > MAX_EXPANDED:
+        raise DescriptionError((Diagnostic("PS601", f"not a usable YAML description: its aliases expand past "
+                                                    f"{MAX_EXPANDED:,} values (a 'billion laughs' document?)",
+                                           file=shown),))
 
 
 def _key(key: Any) -> str:
