@@ -314,10 +314,10 @@ def test_an_unusable_state_file_is_a_clear_error(tmp_path, make):
 
 
 def test_a_changed_user_is_an_add_of_the_new_values_and_never_leaves():
-    from portalspec.sync.diff import changes, fingerprint
+    from portalspec.sync.diff import Snapshot, changes, fingerprint
 
     held = {k: fingerprint(row) for k, row in (("u1", ("u1", "old@x")), ("u2", ("u2", "b@x")), ("u3", ("u3", "c@x")))}
-    now = {"u1": ("u1", "new@x"), "u2": ("u2", "b@x"), "u4": ("u4", "d@x")}
+    now = Snapshot({"u1": ("u1", "new@x"), "u2": ("u2", "b@x"), "u4": ("u4", "d@x")})
     diff = changes(now, held)
     assert diff.entering == ["u1", "u4"]
     assert diff.leaving == ["u3"]
@@ -325,11 +325,11 @@ def test_a_changed_user_is_an_add_of_the_new_values_and_never_leaves():
 
 def test_legacy_members_keyed_by_values_are_adopted_not_resent_nor_removed():
     """A state file from before identities keyed members by their values (member_key)."""
-    from portalspec.sync.diff import adoptions, changes
+    from portalspec.sync.diff import Snapshot, adoptions, changes
     from portalspec.sync.state import LEGACY_PREFIX
 
     held = {LEGACY_PREFIX + k: "null" for k in ('["u1", "old@x"]', '["u2", "b@x"]', '["u3", "c@x"]')}
-    now = {"u1": ("u1", "new@x"), "u2": ("u2", "b@x"), "u4": ("u4", "d@x")}
+    now = Snapshot({"u1": ("u1", "new@x"), "u2": ("u2", "b@x"), "u4": ("u4", "d@x")})
     for old, new, vals in list(adoptions(now, held, 2)):
         del held[old]
         held[new] = vals

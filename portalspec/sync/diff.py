@@ -17,15 +17,52 @@ import json
 from dataclasses import dataclass
 from itertools import compress, filterfalse
 from operator import itemgetter, ne
-from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Collection, Iterable, Iterator, KeysView, Mapping, Sequence
 
 from .state import LEGACY_PREFIX
 
 Row = tuple[Any, ...]  # one user's mapped values, in the definition's order of mapping variables
-Snapshot = dict[str, Row]  # identity → values, in cohort order
 
 _c_encode = json.encoder.encode_basestring  # == json.dumps(str, ensure_ascii=False)
 _first = itemgetter(0)
+
+
+class Snapshot(Mapping[str, Row]):
+    """The cohort now: identity → values, in cohort order, each identity once.
+
+    A plain id list's (``ids=``) holds its ids alone, each its own one value: no row is built
+    for a user who needs none, which at a million users is a second of CPU and ~60 MB saved."""
+
+    __slots__ = ("_rows", "plain")
+
+    def __init__(self, rows: dict[str, Row] | None = None, *, ids: Iterable[str] | None = None):
+        self.plain = ids is not None  # each identity is its own one (string) value
+        self._rows: dict[str, Any] = dict.fromkeys(ids) if ids is not None else rows if rows is not None else {}
+
+    def __getitem__(self, key: str) -> Row:
+        row = self._rows[key]
+        return (key,) if self.plain else row
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    @property
+    def identities(self) -> KeysView[str]:
+        """The identities in cohort order (a view: C-speed membership tests and iteration)."""
+        return self._rows.keys()
+
+    def rows(self, keys: Sequence[str]) -> list[Row]:
+        return [(key,) for key in keys] if self.plain else list(map(self._rows.__getitem__, keys))
+
+    def fingerprints(self) -> list[str]:
+        """Each user's :func:`fingerprint`, in cohort order."""
+        return list(map(_c_encode, self._rows)) if self.plain else fingerprints(list(self._rows.values()))
 
 
 @dataclass(frozen=True)
@@ -91,11 +128,12 @@ def changes(current: Snapshot, held: Mapping[str, str]) -> Difference:
     ``current``'s keys are unique already, so no set is built: entering is every identity
     whose stored values differ (absent: None), found by C iterators over the cohort's
     fingerprints; leaving is every held identity not in the cohort, sorted."""
+    ids = current.identities
     if not held:
-        return Difference(list(current), [])
-    stored = map(held.get, current)
-    entering = list(compress(current, map(ne, stored, fingerprints(list(current.values())))))
-    leaving = sorted(filterfalse(current.__contains__, held))
+        return Difference(list(ids), [])
+    stored = map(held.get, ids)
+    entering = list(compress(ids, map(ne, stored, current.fingerprints())))
+    leaving = sorted(filterfalse(ids.__contains__, held))
     return Difference(entering, leaving)
 
 

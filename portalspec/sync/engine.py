@@ -47,7 +47,7 @@ from ..retry import RetryPolicy
 from ..transport import Response, Transport, TransportError, classify
 from ..values import ADD, REMOVE, Members, User, Values
 from .diff import Difference, Row, Snapshot, adoptions, changes, fingerprints, member_key, row_of
-from .state import State, StateError
+from .state import IDENTITIES, Identities, State, StateError
 
 NEW_LIST = "(created on first sync)"  # the list id a dry run shows before a list exists
 
@@ -145,7 +145,7 @@ class _Delivery:
     errors: list[str]
     total_users: int
     total_requests: int
-    in_flight: dict[Future[_Result], tuple[str, Sequence[str], Sequence[Row]]] = field(default_factory=dict)
+    in_flight: dict[Future[_Result], tuple[str, Sequence[str], Sequence[Row] | Identities]] = field(default_factory=dict)
 
 
 class Engine:
@@ -199,8 +199,8 @@ class Engine:
         A plain string is an id of a plain list (one mapping variable, the id its value)."""
         variables = self.variables
         if isinstance(members, list) and len(variables) == 1 and set(map(type, members)) == {str}:
-            return dict(zip(members, zip(members)))  # plain ids, in C: id → (id,), the first kept
-        current: Snapshot = {}
+            return Snapshot(ids=members)  # plain ids, in C, the first of each kept
+        current: dict[str, Row] = {}
         for member in members:
             if isinstance(member, str):
                 if len(variables) != 1:
@@ -216,7 +216,7 @@ class Engine:
             except KeyError as exc:
                 raise InputError(f"user {member.ref or member.key}: no value for ${exc.args[0]}") from None
             current.setdefault(member.key or member_key(row), row)
-        return current
+        return Snapshot(current)
 
     def _held(self, sync_id: int | None, current: Snapshot, *, write: bool) -> dict[str, str]:
         """What the destination holds; legacy members found in the cohort get their identity
@@ -373,7 +373,7 @@ class Engine:
 
     # --- batches --------------------------------------------------------------------
     def _requests(self, list_id: Any, diff: Difference, current: Snapshot, held: Mapping[str, str]
-                  ) -> Iterator[tuple[str, Sequence[str], Sequence[Row], Request]]:
+                  ) -> Iterator[tuple[str, Sequence[str], Sequence[Row] | Identities, Request]]:
         """(operation, identities, values, request) for every batch: entering first, then
         leaving, each batch exactly one request. Lazy, so only the batches in flight are ever
         rendered and held."""
@@ -382,13 +382,20 @@ class Engine:
             size = self.integration.batch_endpoint(operation).batch_size
             for start in range(0, len(keys), size):
                 chunk = keys[start:start + size]
-                rows = list(map(current.__getitem__, chunk)) if operation == ADD \
-                    else [row_of(k, held[k], width) for k in chunk]
-                columns = {v: list(map(itemgetter(i), rows)) for i, v in enumerate(self.variables)}
+                rows: Sequence[Row] | Identities
+                if operation == ADD and current.plain:
+                    rows, columns = IDENTITIES, {self.variables[0]: chunk}
+                else:
+                    rows = current.rows(chunk) if operation == ADD else [row_of(k, held[k], width) for k in chunk]
+                    columns = {v: list(map(itemgetter(i), rows)) for i, v in enumerate(self.variables)}
+                    # Users whose one value is their identity (an export mapped by user_id) are
+                    # recorded as such: the state need not store, nor this run encode, them twice.
+                    if width == 1 and operation == ADD and columns[self.variables[0]] == chunk:
+                        rows = IDENTITIES
                 # One request per piece: a batch over the endpoint's max_url_bytes/max_body_bytes
                 # is split here, before it is sent, and each piece is recorded on its own.
                 for a, b, request in self.bound.fitted(operation, Members(operation, columns), list_id):
-                    yield operation, chunk[a:b], rows[a:b], request
+                    yield operation, chunk[a:b], rows if isinstance(rows, Identities) else rows[a:b], request
 
     def _deliver(self, sync_id: int, list_id: Any, diff: Difference, current: Snapshot, held: Mapping[str, str],
                  counts: Counter[str], errors: list[str]) -> None:
@@ -424,7 +431,8 @@ class Engine:
             if result.error is None:
                 # Only now, after a 2xx, does the stored membership move.
                 if operation == ADD:
-                    self.state.record_changes(run.sync_id, keys, fingerprints(rows))
+                    vals = rows if isinstance(rows, Identities) else fingerprints(rows)
+                    self.state.record_changes(run.sync_id, keys, vals)
                 else:
                     self.state.record_changes(run.sync_id, removed=keys)
                 counts["batches"] += 1

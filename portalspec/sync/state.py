@@ -6,15 +6,24 @@ else its ``amplitude_id``; the ``user_id`` of JSON lines; the id of a plain list
 mapped values it was delivered with, as JSON (``vals``): a changed value is sent again, and a
 user who left is removed with exactly the values the destination knows.
 
-Layout 3 (today's) stores the membership as a log of batches (``membership``): each
-delivered batch is appended as one row — its identities and their values, as JSON arrays,
-added or removed — and the membership is those rows replayed in order. An append writes at
+Layout 4 (today's) stores the membership as a log of batches (``membership``): each
+delivered batch is appended as one row — its identities and their values, added or removed —
+and the membership is those rows replayed in order. An append writes at
 the end of the file, whatever order the ids come in: a row per user in a primary-key B-tree
 (layout 2) scattered shuffled ids over the whole file, ten times the bytes of the data. When
 the log holds more than twice the live membership (removed and superseded entries), the next
 run's load rewrites it as the membership alone, in one transaction (:meth:`State.members`).
 
-Older files are migrated on open, in one transaction: layout 2 (``members(sync_id, key,
+A row spells its identities in one of two forms (``form``): ``lines``, joined by newlines,
+when none holds a newline (the usual, and several times cheaper to write and read than JSON);
+else ``json``, a JSON array escaped to ASCII (any identity, a lone surrogate too). An added
+row's ``vals`` is a JSON array of each identity's values as JSON, or NULL when each identity
+is its own one string value (a plain id list's users, or an export mapped by ``user_id``):
+then the values are not written twice. Layout 3 was layout 4 without ``form`` (every row
+``json``, every added row with its ``vals``).
+
+Older files are migrated on open, in one transaction: layout 3 gains the ``form`` column
+(its rows are ``json``); layout 2 (``members(sync_id, key,
 vals)``, a row per user) keeps every member; layout 1 (``members(sync_id, key)``, the key
 being the mapped value(s)) makes each row a *legacy* member whose identity is learned on the
 next run (see :meth:`State.adopt`). A read-only state (a dry run) reads every layout as it is.
@@ -47,7 +56,9 @@ except ImportError:  # not POSIX (Windows): no advisory locks; one run at a time
     fcntl = None  # type: ignore[assignment]
 
 DEFAULT_STATE = Path(".portalspec") / "state.db"
-LAYOUT = "3"  # meta 'layout': 3 = the membership as a log of batches; 2 = members(key, vals); 1 = members(key)
+# meta 'layout': 4 = the membership as a log of batches; 3 = the same without its form column;
+# 2 = members(key, vals); 1 = members(key)
+LAYOUT = "4"
 CHUNK = 10_000  # members per row when the log is rewritten (migration, compaction)
 # A migrated member whose identity is not known yet: its old key (the mapped values) follows.
 LEGACY_PREFIX = "\x00legacy\x00"
@@ -65,8 +76,10 @@ _MEMBERSHIP = """CREATE TABLE IF NOT EXISTS membership (
     sync_id INTEGER NOT NULL REFERENCES syncs (id),
     op TEXT NOT NULL,                -- 'add' (keys now members with vals) | 'remove' (keys no longer members)
     n INTEGER NOT NULL,              -- how many keys
-    keys TEXT NOT NULL,              -- JSON array: identities (LEGACY_PREFIX + old key: not yet known)
-    vals TEXT                        -- JSON array, add only: each key's values as JSON ('null': legacy)
+    keys TEXT NOT NULL,              -- identities (LEGACY_PREFIX + old key: not yet known), spelt as form says
+    vals TEXT,                       -- add: JSON array, each key's values as JSON ('null': legacy),
+                                     -- NULL: each key is its own one string value. remove: NULL
+    form TEXT NOT NULL DEFAULT 'json'  -- keys: 'lines' (joined by newlines) | 'json' (a JSON array)
 );
 CREATE INDEX IF NOT EXISTS membership_sync ON membership (sync_id, id);"""
 
@@ -100,6 +113,45 @@ CREATE TABLE IF NOT EXISTS runs (
 
 
 _dumps = json.JSONEncoder().encode  # json.dumps without its per-call checks: ASCII, C encoder
+_quote = json.encoder.encode_basestring  # a string's values JSON: json.dumps(s, ensure_ascii=False)
+_INSERT = "INSERT INTO membership (sync_id, op, n, keys, vals, form) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+class Identities:
+    """The ``vals`` of added identities that are each their own one string value."""
+
+    def __repr__(self) -> str:
+        return "IDENTITIES"
+
+
+IDENTITIES = Identities()
+Vals = Sequence[str] | Identities  # each added identity's values as JSON, or IDENTITIES
+
+
+def _row(sync_id: int, op: str, keys: Sequence[str], vals: Vals | None) -> tuple[Any, ...]:
+    """One membership row's parameters, in the cheapest form that spells ``keys`` exactly."""
+    stored = None if vals is None or isinstance(vals, Identities) else _dumps(list(vals))
+    text = "\n".join(keys)
+    if text.count("\n") == len(keys) - 1:  # no identity holds a newline
+        return sync_id, op, len(keys), text, stored, "lines"
+    return sync_id, op, len(keys), _dumps(list(keys)), stored, "json"
+
+
+def _insert(db: sqlite3.Connection, row: tuple[Any, ...], keys: Sequence[str]) -> None:
+    try:
+        db.execute(_INSERT, row)
+    except UnicodeEncodeError:  # a lone surrogate is no UTF-8: the ASCII-escaped JSON form spells it
+        db.execute(_INSERT, (*row[:3], _dumps(list(keys)), row[4], "json"))
+
+
+def _identities(form: str, keys: str) -> list[str]:
+    if form == "lines":
+        return keys.split("\n")
+    if form == "json":
+        return json.loads(keys)
+    # Never guess at a row spelt otherwise: misread, it would lose or resend users.
+    raise StateError(f"the sync state holds membership in a form this portalspec does not know ({form!r}); "
+                     "it was written by a newer portalspec: use that")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -195,16 +247,25 @@ class State:
     def _file_layout(self) -> str:
         """The layout of the open file, from its tables (a file may predate the 'layout' meta)."""
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "members" not in tables:
-            return LAYOUT  # layout 3, or a new file
-        columns = [r[1] for r in self._db.execute("PRAGMA table_info(members)")]
-        return "2" if "vals" in columns else "1"
+        if "members" in tables:
+            return "2" if "vals" in self._columns("members") else "1"
+        if "membership" in tables and "form" not in self._columns("membership"):
+            return "3"
+        return LAYOUT  # layout 4, or a new file
+
+    def _columns(self, table: str) -> list[str]:
+        return [r[1] for r in self._db.execute(f"PRAGMA table_info({table})")]
 
     def _migrate(self) -> None:
         """Layouts 1 and 2 → 3, in one transaction: every member keeps its values (layout 1:
         under a legacy key, its values unknown until adopted). Nothing else changes."""
         layout = self._file_layout()
         if layout == LAYOUT:
+            return
+        if layout == "3":  # its rows are the json form; nothing else differs
+            with self._transaction():
+                self._db.execute("ALTER TABLE membership ADD COLUMN form TEXT NOT NULL DEFAULT 'json'")
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('layout', ?)", (LAYOUT,))
             return
         with self._transaction():
             self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -227,10 +288,10 @@ class State:
     def _write_chunks(self, sync_id: int, members: Mapping[str, str]) -> None:
         """Append ``members`` as 'add' rows of CHUNK, sorted (inside the caller's transaction)."""
         keys = sorted(members)
-        self._db.executemany(
-            "INSERT INTO membership (sync_id, op, n, keys, vals) VALUES (?, 'add', ?, ?, ?)",
-            ((sync_id, len(chunk), _dumps(chunk), _dumps([members[k] for k in chunk]))
-             for chunk in (keys[i:i + CHUNK] for i in range(0, len(keys), CHUNK))))
+        for chunk in (keys[i:i + CHUNK] for i in range(0, len(keys), CHUNK)):
+            vals = [members[k] for k in chunk]
+            own = vals == list(map(_quote, chunk))
+            _insert(self._db, _row(sync_id, "add", chunk, IDENTITIES if own else vals), chunk)
 
     def close(self) -> None:
         self.unlock()
@@ -298,17 +359,18 @@ class State:
         The log replayed in order. When it holds more than twice the live membership (or far
         more rows than it needs), a writable state rewrites it as that membership, in one
         transaction, before returning: the log's size stays linear in the membership's."""
-        if self._layout != LAYOUT:  # read-only, not migrated: what migrating would make of it
+        if self._layout in ("1", "2"):  # read-only, not migrated: what migrating would make of it
             return self._read_members(sync_id, self._layout)
         held: dict[str, str] = {}
         entries = rows = 0
-        for op, keys, vals in self._db.execute(
-                "SELECT op, keys, vals FROM membership WHERE sync_id = ? ORDER BY id", (sync_id,)):
-            names = json.loads(keys)
+        form = "form" if self._layout == LAYOUT else "'json'"  # a read-only layout 3 file: every row json
+        for op, keys, vals, spelt in self._db.execute(
+                f"SELECT op, keys, vals, {form} FROM membership WHERE sync_id = ? ORDER BY id", (sync_id,)):
+            names = _identities(spelt, keys)
             rows += 1
             entries += len(names)
             if op == "add":
-                held.update(zip(names, json.loads(vals)))
+                held.update(zip(names, map(_quote, names) if vals is None else json.loads(vals)))
             else:
                 pop = held.pop
                 for name in names:
@@ -329,10 +391,11 @@ class State:
         self.record_changes(sync_id, [k for k, _ in pairs], [v for _, v in pairs], list(removed))
 
     @_writes
-    def record_changes(self, sync_id: int, keys: Sequence[str] = (), vals: Sequence[str] = (),
+    def record_changes(self, sync_id: int, keys: Sequence[str] = (), vals: Vals = (),
                        removed: Sequence[str] = ()) -> None:
-        """:meth:`record_delivered` with the added identities and their values JSON apart."""
-        if len(keys) != len(vals):
+        """:meth:`record_delivered` with the added identities and their values JSON apart;
+        ``vals`` is :data:`IDENTITIES` when each identity is its own one string value."""
+        if not isinstance(vals, Identities) and len(keys) != len(vals):
             raise ValueError("an added identity without its values")
         with self._transaction():
             if keys:
@@ -340,10 +403,8 @@ class State:
             if removed:
                 self._append(sync_id, "remove", removed)
 
-    def _append(self, sync_id: int, op: str, keys: Sequence[str], vals: Sequence[str] | None = None) -> None:
-        # json.dumps escapes to ASCII: any identity (a lone surrogate too) is stored exactly.
-        self._db.execute("INSERT INTO membership (sync_id, op, n, keys, vals) VALUES (?, ?, ?, ?, ?)",
-                         (sync_id, op, len(keys), _dumps(list(keys)), None if vals is None else _dumps(list(vals))))
+    def _append(self, sync_id: int, op: str, keys: Sequence[str], vals: Vals | None = None) -> None:
+        _insert(self._db, _row(sync_id, op, keys, vals), keys)
 
     @_writes
     def adopt(self, sync_id: int, pairs: Iterable[tuple[str, str, str]]) -> None:
