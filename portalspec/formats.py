@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .auth import credential_of, is_runtime
 from .masking import MASK
+from .spliced import BodyParts, inside_json_string
 from .variables import env_name
 
 
@@ -246,27 +247,21 @@ def _json_array_bytes(requests: Iterable[Shown]) -> Iterator[bytes]:
             yield lead + text.encode("utf-8")
             continue
         assert text.endswith(_NULL_TAIL)
-        for sentinel, _ in request.masked:
-            body = body.replace(sentinel.encode("utf-8"), _MASK_BYTES)
+        masks = [(sentinel.encode("utf-8"), _MASK_BYTES) for sentinel, _ in request.masked]
         yield lead + text[:-len(_NULL_TAIL)].encode("utf-8") + b'"'
-        yield _json_string_inside(body)
+        parts = getattr(request, "parts", None)  # a Request's (not every Shown has them)
+        if isinstance(parts, BodyParts) and parts.data is body:
+            yield parts.inside_json_string(masks)
+        else:
+            for sentinel, mask in masks:
+                body = body.replace(sentinel, mask)
+            yield inside_json_string(body)
         yield b'"\n  }'
     yield b"\n]\n" if not first else b"]\n"
 
 
 _NULL_TAIL = "null\n  }"
 _MASK_BYTES = MASK.encode("utf-8")
-_CONTROL_BYTES = bytes(range(0x20))
-
-
-def _json_string_inside(body: bytes) -> bytes:
-    """UTF-8 ``body`` as json.dumps(ensure_ascii=False) writes it inside a string's quotes.
-
-    Without a backslash or a control character only the quotes change (a UTF-8 multi-byte
-    sequence never holds an ASCII byte), so one bytes ``replace`` does it; else the C encoder."""
-    if b"\\" not in body and len(body.translate(None, _CONTROL_BYTES)) == len(body):
-        return body.replace(b'"', b'\\"')
-    return json.encoder.encode_basestring(body.decode("utf-8"))[1:-1].encode("utf-8")
 
 
 def format_requests(requests: Iterable[Shown], fmt: str, *, env_prefix: str = "",

@@ -39,7 +39,8 @@ from .kinds import creates_list
 from .macros import MacroContext, slugify
 from .masking import Masker
 from .request import Request
-from .template import Encoded, Position, RawJSON, Slot, SubstitutionError, Template, as_text
+from .spliced import BodyParts, Joined, spell
+from .template import Encoded, Piece, Position, RawJSON, Slot, SubstitutionError, Template, as_text
 from .transforms import apply, apply_all
 from .values import ADD, REMOVE, Cohort, Members, UserSource, Values, resolve_fields
 
@@ -342,11 +343,18 @@ class BoundIntegration:
                 elif content_type and is_json_type(value := template.render(env)):
                     content_type = [(name, value)]
             headers = Headers(content_type + pairs)
-            body = "".join(endpoint.payload.pieces(env)) if endpoint.payload is not None else None
+            pieces = endpoint.payload.pieces(env) if endpoint.payload is not None else None
         except SubstitutionError as exc:
             raise InputError(str(exc)) from None
+        parts: BodyParts | None = None
         try:
-            data = body.encode("utf-8") if body is not None else None
+            if pieces is None:
+                data = None
+            elif any(isinstance(piece, Joined) for piece in pieces):
+                parts = BodyParts(pieces)
+                data = parts.data
+            else:
+                data = spell(pieces).encode("utf-8")
         except UnicodeEncodeError:
             for i in range(batch.size if batch else 0):  # find who brought the lone surrogate, to say so
                 for name, value in batch.row(i).items():  # type: ignore[union-attr]
@@ -354,7 +362,7 @@ class BoundIntegration:
             raise InputError(f"{endpoint.name}: the request contains a lone surrogate, "
                              "which cannot be sent as UTF-8") from None
         masked = self.masked + tuple(c for c in credential if any(c[0] in v for _, v in headers))
-        return Request(endpoint.method, url, headers, data, endpoint.name, batch.size if batch else 0, masked)
+        return Request(endpoint.method, url, headers, data, endpoint.name, batch.size if batch else 0, masked, parts)
 
     def fitted(self, operation: str, members: Members, list_id: str | int | None = None
                ) -> Iterator[tuple[int, int, Request]]:
@@ -532,8 +540,9 @@ class _ItemRenderer:
     already bound, leaving only the per-user (mapping) variables.
 
     The common shape — one variable filling a whole JSON string (``"$user_id_field_amplitude"``,
-    or ``"userId": "$…"`` inside a Segment identify) — takes a fast path: the C JSON string
-    encoder mapped over the ids and one ``join``, no Python code per user.
+    or ``"userId": "$…"`` inside a Segment identify) — takes a fast path, no Python code per
+    user: ids with nothing to escape are kept as one :class:`~portalspec.spliced.Joined` block
+    apart from the item around them; others go through the C JSON string encoder and one ``join``.
     """
 
     def __init__(self, template: Template, without: tuple[tuple[frozenset[str], Template], ...] = ()):
@@ -563,13 +572,18 @@ class _ItemRenderer:
                 return self.without.get(missing, self.template)
         return self.template
 
-    def render(self, batch: Batch) -> list[str]:
+    def render(self, batch: Batch) -> list[Piece]:
         """The JSON array of the batch's items, as pieces to splice into the payload."""
         if not batch.size:
             return ["[]"]
         if self.fast is not None:
             name, before, after = self.fast
             values = batch.columns[name]
+            # The values kept apart from the item around them, so that the body and its JSON
+            # spelling are each one replace (see spliced.py), for values with nothing to escape.
+            joined_parts = Joined.of(values, '"' + after + "," + before + '"')
+            if joined_parts is not None:
+                return ["[", before, '"', joined_parts, '"', after, "]"]
             try:
                 # Ids with nothing to escape (no quote, backslash or control character: all
                 # printable) are their own JSON text between quotes: one join, no call per id.

@@ -8,13 +8,14 @@ When secrets are masked, their values in the request are sentinels (see ``render
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import formats
 from .headers import Headers
 from .masking import MASK
+from .spliced import BodyParts
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class Request:
     endpoint: str = ""
     items: int = 0  # users in this request's batch (0 for create_list)
     masked: tuple[tuple[str, str], ...] = ()  # (sentinel, variable name)
+    # The parts the body was spliced from, when rendering kept them: its JSON spelling is then
+    # cheap (formats). Not part of the value; trusted only while parts.data *is* the body.
+    parts: BodyParts | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.headers, Headers):

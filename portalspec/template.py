@@ -26,6 +26,10 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Union
 from urllib.parse import quote
 
+from .spliced import Joined, spell
+
+Piece = Union[str, Joined]  # of a rendered text: a Joined block stands for many users' items
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BRACED = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -233,11 +237,11 @@ class RawJSON:
 
     __slots__ = ("pieces",)
 
-    def __init__(self, pieces: list[str]):
+    def __init__(self, pieces: list[Piece]):
         self.pieces = pieces
 
     def __str__(self) -> str:
-        return "".join(self.pieces)
+        return spell(self.pieces)
 
 
 class SubstitutionError(ValueError):
@@ -402,11 +406,11 @@ class Template:
         return frozenset(p.name for p in self.parts if isinstance(p, Slot))
 
     def render(self, env: Mapping[str, Any]) -> str:
-        return "".join(self.pieces(env))
+        return spell(self.pieces(env))
 
-    def pieces(self, env: Mapping[str, Any]) -> list[str]:
+    def pieces(self, env: Mapping[str, Any]) -> list[Piece]:
         """The rendered text as a list of strings (RawJSON values spliced in, not copied)."""
-        out: list[str] = []
+        out: list[Piece] = []
         for part in self.parts:
             if isinstance(part, str):
                 out.append(part)
