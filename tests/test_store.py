@@ -199,3 +199,43 @@ def test_a_state_file_from_before_find_list_gains_the_column(tmp_path: Path):
     assert store.create_list(6, {}, {"amp_cohort_name": "Beta"})
     assert store.lists() == [(5, {}), (6, {"amp_cohort_name": "Beta"})]
     store.close()
+
+
+@pytest.mark.parametrize("json_functions", [True, False])
+def test_a_column_of_new_members_is_stored_by_name_and_read_back_as_their_values(json_functions: bool):
+    """add_column's members (one value each, their key) take one json_each insert, their values
+    stored as the variable's name; without SQLite's JSON functions, as JSON. Either reads the same."""
+    store = Store()
+    if not json_functions:
+        store._insert_column = None
+    store.create_list(1, {})
+    assert store.add_column("1", "uid", ["a", 'é"q', "\u2028", "b"]) == 4
+    stored = [text for (text,) in store._db.execute('SELECT "values" FROM members ORDER BY seq')]
+    assert stored == (["uid"] * 4 if json_functions else ['{"uid": "a"}', '{"uid": "é\\"q"}', '{"uid": "\u2028"}',
+                                                          '{"uid": "b"}'])
+    assert store.add_members("1", [("c", {"uid": "c", "email": "c@x"})]) == 5
+    assert store.add_column("1", "uid", ["d", "a"]) == 6  # "a" again: refreshed in its place
+    members = store.snapshot()["lists"][0]["members"]
+    assert [(m["key"], m["values"]) for m in members] == [
+        ("a", {"uid": "a"}), ('é"q', {"uid": 'é"q'}), ("\u2028", {"uid": "\u2028"}), ("b", {"uid": "b"}),
+        ("c", {"uid": "c", "email": "c@x"}), ("d", {"uid": "d"})]
+    # found by their values, as members stored as JSON are
+    assert store.remove_members("1", [("zz", {"uid": "b"}), ("yy", {"uid": 'é"q'})]) == (2, 4)
+
+
+def test_a_state_file_whose_members_predate_seq_as_rowid_takes_a_column(tmp_path: Path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript("""CREATE TABLE members (list_key TEXT NOT NULL, key TEXT NOT NULL, "values" TEXT NOT NULL,
+                                              seq INTEGER NOT NULL, PRIMARY KEY (list_key, key));
+                        INSERT INTO members VALUES ('1', 'old', '{"uid": "old"}', 1);""")
+    db.commit()
+    db.close()
+    store = Store(str(path))
+    store.create_list(1, {})
+    assert store.add_column("1", "uid", ["x", "y"]) == 3
+    assert [(m["key"], m["values"]) for m in store.snapshot()["lists"][0]["members"]] == [
+        ("old", {"uid": "old"}), ("x", {"uid": "x"}), ("y", {"uid": "y"})]
+    store.close()
