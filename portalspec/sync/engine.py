@@ -45,8 +45,9 @@ from ..render import NOT_FOUND
 from ..request import Request
 from ..retry import RetryPolicy
 from ..transport import Response, Transport, TransportError, classify
-from ..values import ADD, REMOVE, Members, User, Values
+from ..values import ADD, REMOVE, Members, User, UserSource, Values
 from .diff import Difference, Row, Snapshot, adoptions, changes, fingerprints, member_key, row_of
+from .sources import Membership
 from .state import IDENTITIES, Identities, State, StateError
 
 NEW_LIST = "(created on first sync)"  # the list id a dry run shows before a list exists
@@ -196,10 +197,15 @@ class Engine:
     # --- the run --------------------------------------------------------------------
     def snapshot(self, members: Iterable[User | str]) -> Snapshot:
         """The cohort now, read whole before anything is sent: identity → values, in order.
-        A plain string is an id of a plain list (one mapping variable, the id its value)."""
+        A plain string is an id of a plain list (one mapping variable, the id its value); a
+        users file's source is read in column blocks."""
         variables = self.variables
         if isinstance(members, list) and len(variables) == 1 and set(map(type, members)) == {str}:
             return Snapshot(ids=members)  # plain ids, in C, the first of each kept
+        if isinstance(members, Membership):
+            members = members.source
+        if isinstance(members, UserSource):
+            return self._snapshot_of_blocks(members.blocks())
         current: dict[str, Row] = {}
         for member in members:
             if isinstance(member, str):
@@ -217,6 +223,39 @@ class Engine:
                 raise InputError(f"user {member.ref or member.key}: no value for ${exc.args[0]}") from None
             current.setdefault(member.key or member_key(row), row)
         return Snapshot(current)
+
+    def _snapshot_of_blocks(self, blocks: Iterable[Members]) -> Snapshot:
+        """:meth:`snapshot` of a users file, a block at a time with no Python code per user: a
+        block whose users are each their own one value (their identity) adds ids alone, as a
+        plain list does; any other, its rows, unless an identity repeats (then the first is kept)."""
+        variables = self.variables
+        ids: list[str] | None = [] if len(variables) == 1 else None  # while every user is its own value
+        current: dict[str, Row] = {}
+        for block in blocks:
+            if block.operation != ADD:
+                ref = block.refs[0] if block.refs else "?"
+                raise InputError(f"user {ref} is '{block.operation}', but a sync reads the whole cohort "
+                                 "(everyone in it); remove the operation column or those rows")
+            try:
+                columns = [block.columns[v] for v in variables]
+            except KeyError as exc:
+                raise InputError(f"no value for ${exc.args[0]} in the users file") from None
+            given = block.keys
+            keys = list(given) if given is not None and "" not in given else None
+            if ids is not None and keys is not None and list(columns[0]) == keys:
+                ids.extend(keys)
+                continue
+            if ids is not None:  # from here on, values are kept beside identities
+                current, ids = dict(zip(ids, zip(ids))), None
+            rows = list(zip(*columns))
+            if keys is None:  # a user without a key is known by its values, as one by one
+                keys = [key or member_key(row) for key, row in zip(given or [""] * len(rows), rows)]
+            if len(set(keys)) == len(keys) and current.keys().isdisjoint(keys):
+                current.update(zip(keys, rows))
+            else:
+                for key, row in zip(keys, rows):
+                    current.setdefault(key, row)
+        return Snapshot(ids=ids) if ids is not None else Snapshot(current)
 
     def _held(self, sync_id: int | None, current: Snapshot, *, write: bool) -> dict[str, str]:
         """What the destination holds; legacy members found in the cohort get their identity
