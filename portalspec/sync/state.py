@@ -286,10 +286,12 @@ class State:
         return dict(self._db.execute("SELECT key, vals FROM members WHERE sync_id = ?", (sync_id,)))
 
     def _write_chunks(self, sync_id: int, members: Mapping[str, str]) -> None:
-        """Append ``members`` as 'add' rows of CHUNK, sorted (inside the caller's transaction)."""
-        keys = sorted(members)
-        for chunk in (keys[i:i + CHUNK] for i in range(0, len(keys), CHUNK)):
-            vals = [members[k] for k in chunk]
+        """Append ``members`` as 'add' rows of CHUNK, in their order (inside the caller's
+        transaction). Not sorted: a log is appended whatever the order, and sorting two million
+        shuffled ids, then looking each up, cost more than all the writing."""
+        keys, vals_all = list(members), list(members.values())
+        for i in range(0, len(keys), CHUNK):
+            chunk, vals = keys[i:i + CHUNK], vals_all[i:i + CHUNK]
             own = vals == list(map(_quote, chunk))
             _insert(self._db, _row(sync_id, "add", chunk, IDENTITIES if own else vals), chunk)
 
