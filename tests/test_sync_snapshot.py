@@ -92,3 +92,11 @@ def test_a_cohort_file_is_read_in_blocks(tmp_path: Path):
     again = read_membership(export, e.integration.definition, e.values)
     assert list(by_blocks.items()) == list(e.snapshot(list(again.users())).items())
     assert list(by_blocks) == [f"u{i}" for i in range(7)] and by_blocks.plain
+
+
+def test_a_remove_row_in_a_cohort_file_is_refused_naming_the_file_and_line(tmp_path: Path):
+    path = tmp_path / "c.csv"
+    path.write_text("operation,user_id\nadd,a\nremove,b\n", encoding="utf-8")
+    e = engine(MINIMAL)
+    with pytest.raises(InputError, match=r"c\.csv: user line 3 is 'remove', but a sync reads the whole cohort"):
+        e.snapshot(read_membership(path, e.integration.definition, e.values))

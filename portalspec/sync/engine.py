@@ -47,7 +47,7 @@ from ..retry import RetryPolicy
 from ..transport import Response, Transport, TransportError, classify
 from ..values import ADD, REMOVE, Members, User, UserSource, Values
 from .diff import Difference, Row, Snapshot, adoptions, changes, fingerprints, member_key, row_of
-from .sources import Membership
+from .sources import Membership, not_whole
 from .state import IDENTITIES, Identities, State, StateError
 
 NEW_LIST = "(created on first sync)"  # the list id a dry run shows before a list exists
@@ -202,10 +202,9 @@ class Engine:
         variables = self.variables
         if isinstance(members, list) and len(variables) == 1 and set(map(type, members)) == {str}:
             return Snapshot(ids=members)  # plain ids, in C, the first of each kept
-        if isinstance(members, Membership):
-            members = members.source
-        if isinstance(members, UserSource):
-            return self._snapshot_of_blocks(members.blocks())
+        if isinstance(members, (Membership, UserSource)):
+            source, name = (members.source, members.name) if isinstance(members, Membership) else (members, "")
+            return self._snapshot_of_blocks(source.blocks(), name)
         current: dict[str, Row] = {}
         for member in members:
             if isinstance(member, str):
@@ -215,8 +214,7 @@ class Engine:
                 current.setdefault(member, (member,))
                 continue
             if member.operation != ADD:
-                raise InputError(f"user {member.ref or member.key} is '{member.operation}', but a sync reads the "
-                                 "whole cohort (everyone in it); remove the operation column or those rows")
+                raise not_whole(member.ref or member.key, member.operation)
             try:
                 row = tuple(member.values[v] for v in variables)
             except KeyError as exc:
@@ -224,7 +222,7 @@ class Engine:
             current.setdefault(member.key or member_key(row), row)
         return Snapshot(current)
 
-    def _snapshot_of_blocks(self, blocks: Iterable[Members]) -> Snapshot:
+    def _snapshot_of_blocks(self, blocks: Iterable[Members], name: str = "") -> Snapshot:
         """:meth:`snapshot` of a users file, a block at a time with no Python code per user: a
         block whose users are each their own one value (their identity) adds ids alone, as a
         plain list does; any other, its rows, unless an identity repeats (then the first is kept)."""
@@ -233,9 +231,7 @@ class Engine:
         current: dict[str, Row] = {}
         for block in blocks:
             if block.operation != ADD:
-                ref = block.refs[0] if block.refs else "?"
-                raise InputError(f"user {ref} is '{block.operation}', but a sync reads the whole cohort "
-                                 "(everyone in it); remove the operation column or those rows")
+                raise not_whole(block.refs[0] if block.refs else "?", block.operation, name)
             try:
                 columns = [block.columns[v] for v in variables]
             except KeyError as exc:

@@ -41,9 +41,14 @@ class Membership:
         """The members as users, each with its ``key`` (identity); a ``remove`` row is refused."""
         for user in self.source:
             if user.operation != ADD:
-                raise InputError(f"{self.name}: user {user.ref} is '{user.operation}', but a sync reads the whole "
-                                 "cohort (everyone in it); remove the operation column or those rows")
+                raise not_whole(user.ref, user.operation, self.name)
             yield user
+
+
+def not_whole(ref: str, operation: str, name: str = "") -> InputError:
+    """The error for a user whose row says ``operation`` (not add) where a whole cohort is read."""
+    return InputError(f"{name + ': ' if name else ''}user {ref} is '{operation}', but a sync reads the whole "
+                      "cohort (everyone in it); remove the operation column or those rows")
 
 
 def read_membership(path: str | os.PathLike[str], definition: Definition, values: Values) -> Membership:
