@@ -256,8 +256,7 @@ class Store:
             first = self._seq + 1
             self._seq += len(keys)
             short = max(map(len, keys), default=0) <= _LONG
-            batch = dict.fromkeys(keys)
-            if short and len(batch) == len(keys) and index.keys().isdisjoint(batch):  # the usual batch: all new
+            if short and index.keys().isdisjoint(keys) and self._all_new(index, keys, first):  # the usual batch
                 seqs: Sequence[int] = range(first, first + len(keys))
                 if texts is None and self._insert_column is not None and not name.startswith("{"):
                     self._db.execute(self._insert_column, (first, list_key, name,
@@ -265,7 +264,6 @@ class Store:
                 else:
                     self._db.executemany(self._insert_member, zip(seqs, itertools.repeat(list_key), keys,
                                                                   _column_json(name, keys) if texts is None else texts))
-                index.update(zip(keys, seqs))
                 self._sizes[list_key] = size + len(keys)
                 return size + len(keys)
             if texts is None:
@@ -284,6 +282,18 @@ class Store:
             index.update(zip(fresh if short else map(_index_key, fresh), seqs))
             self._sizes[list_key] = size + len(fresh)
             return size + len(fresh)
+
+    @staticmethod
+    def _all_new(index: dict[str | bytes, int], keys: Sequence[str], first: int) -> bool:
+        """Index ``keys`` (none indexed yet) at seqs from ``first``; False, with the index as it
+        was, if a key repeats within them. One probe a key, where a check first took two."""
+        before = len(index)
+        index.update(zip(keys, range(first, first + len(keys))))
+        if len(index) == before + len(keys):
+            return True
+        for key in keys:
+            index.pop(key, None)
+        return False
 
     def _index(self, list_key: str) -> dict[str | bytes, int]:
         if list_key not in self._indexes:  # read once, then kept
