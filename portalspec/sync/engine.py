@@ -46,7 +46,7 @@ from ..request import Request
 from ..retry import RetryPolicy
 from ..transport import Response, Transport, TransportError, classify
 from ..values import ADD, REMOVE, Members, User, UserSource, Values
-from .diff import Difference, Row, Snapshot, adoptions, changes, fingerprints, member_key, row_of
+from .diff import Difference, Held, Row, Snapshot, adoptions, changes, fingerprints, member_key, row_of
 from .sources import Membership, not_whole
 from .state import IDENTITIES, Identities, State, StateError
 
@@ -253,10 +253,10 @@ class Engine:
                     current.setdefault(key, row)
         return Snapshot(ids=ids) if ids is not None else Snapshot(current)
 
-    def _held(self, sync_id: int | None, current: Snapshot, *, write: bool) -> dict[str, str]:
+    def _held(self, sync_id: int | None, current: Snapshot, *, write: bool) -> dict[str, str | None]:
         """What the destination holds; legacy members found in the cohort get their identity
         (stored only when ``write``: a dry run changes nothing)."""
-        held = self.state.members(sync_id) if sync_id is not None else {}
+        held = self.state.membership(sync_id) if sync_id is not None else {}
         adopted = list(adoptions(current, held, len(self.variables)))
         if adopted:
             if write and sync_id is not None:
@@ -312,7 +312,7 @@ class Engine:
             report = self._finish(run_id, outcome, list_id, created, diff, counts, errors)
         return report
 
-    def _refusal(self, diff: Difference, held: Mapping[str, str]) -> str | None:
+    def _refusal(self, diff: Difference, held: Held) -> str | None:
         """Why this run must not go ahead: it would remove an unusually large share of the
         membership last delivered. A cohort file cut short, an export of the wrong cohort or
         an empty file all look like that — and would cost real users."""
@@ -407,7 +407,7 @@ class Engine:
             return None, False
 
     # --- batches --------------------------------------------------------------------
-    def _requests(self, list_id: Any, diff: Difference, current: Snapshot, held: Mapping[str, str]
+    def _requests(self, list_id: Any, diff: Difference, current: Snapshot, held: Held
                   ) -> Iterator[tuple[str, Sequence[str], Sequence[Row] | Identities, Request]]:
         """(operation, identities, values, request) for every batch: entering first, then
         leaving, each batch exactly one request. Lazy, so only the batches in flight are ever
@@ -432,7 +432,7 @@ class Engine:
                 for a, b, request in self.bound.fitted(operation, Members(operation, columns), list_id):
                     yield operation, chunk[a:b], rows if isinstance(rows, Identities) else rows[a:b], request
 
-    def _deliver(self, sync_id: int, list_id: Any, diff: Difference, current: Snapshot, held: Mapping[str, str],
+    def _deliver(self, sync_id: int, list_id: Any, diff: Difference, current: Snapshot, held: Held,
                  counts: Counter[str], errors: list[str]) -> None:
         sizes = {op: self.integration.batch_endpoint(op).batch_size for op in (ADD, REMOVE)}
         run = _Delivery(sync_id, diff, counts, errors, total_users=len(diff.entering) + len(diff.leaving),

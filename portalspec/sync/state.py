@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -142,6 +143,15 @@ def _insert(db: sqlite3.Connection, row: tuple[Any, ...], keys: Sequence[str]) -
         db.execute(_INSERT, row)
     except UnicodeEncodeError:  # a lone surrogate is no UTF-8: the ASCII-escaped JSON form spells it
         db.execute(_INSERT, (*row[:3], _dumps(list(keys)), row[4], "json"))
+
+
+def _own_as_none(names: Sequence[str], vals: list[str]) -> list[str | None]:
+    """Stored values JSON, None where it spells the identity itself (a row written as JSON by
+    an older layout, or a batch with other values in it), as :meth:`State.membership` gives."""
+    quoted = list(map(_quote, names))
+    if vals == quoted:
+        return [None] * len(vals)
+    return [None if v == q else v for v, q in zip(vals, quoted)]
 
 
 def _identities(form: str, keys: str) -> list[str]:
@@ -285,15 +295,19 @@ class State:
                     for (key,) in self._db.execute("SELECT key FROM members WHERE sync_id = ?", (sync_id,))}
         return dict(self._db.execute("SELECT key, vals FROM members WHERE sync_id = ?", (sync_id,)))
 
-    def _write_chunks(self, sync_id: int, members: Mapping[str, str]) -> None:
-        """Append ``members`` as 'add' rows of CHUNK, in their order (inside the caller's
-        transaction). Not sorted: a log is appended whatever the order, and sorting two million
-        shuffled ids, then looking each up, cost more than all the writing."""
+    def _write_chunks(self, sync_id: int, members: Mapping[str, str | None]) -> None:
+        """Append ``members`` (values JSON, or None: see :meth:`membership`) as 'add' rows of
+        CHUNK, in their order (inside the caller's transaction). Not sorted: a log is appended
+        whatever the order, and sorting two million shuffled ids cost more than the writing."""
         keys, vals_all = list(members), list(members.values())
         for i in range(0, len(keys), CHUNK):
             chunk, vals = keys[i:i + CHUNK], vals_all[i:i + CHUNK]
-            own = vals == list(map(_quote, chunk))
-            _insert(self._db, _row(sync_id, "add", chunk, IDENTITIES if own else vals), chunk)
+            if vals.count(None) == len(vals):
+                _insert(self._db, _row(sync_id, "add", chunk, IDENTITIES), chunk)
+                continue
+            quoted = list(map(_quote, chunk))
+            spelt = [q if v is None else v for v, q in zip(vals, quoted)]
+            _insert(self._db, _row(sync_id, "add", chunk, IDENTITIES if spelt == quoted else spelt), chunk)
 
     def close(self) -> None:
         self.unlock()
@@ -354,16 +368,21 @@ class State:
         self._db.execute("UPDATE syncs SET list_id = ? WHERE id = ?", (json.dumps(list_id), sync_id))
 
     # --- membership -----------------------------------------------------------------
-    @_writes
     def members(self, sync_id: int) -> dict[str, str]:
-        """identity → the JSON of the values it was delivered with (legacy keys included).
+        """identity → the JSON of the values it was delivered with (legacy keys included)."""
+        return {key: _quote(key) if vals is None else vals for key, vals in self.membership(sync_id).items()}
+
+    @_writes
+    def membership(self, sync_id: int) -> dict[str, str | None]:
+        """:meth:`members` as a sync reads it: None for a member who is its own one string value
+        (a plain id list's), whose values JSON would only spell the identity again.
 
         The log replayed in order. When it holds more than twice the live membership (or far
         more rows than it needs), a writable state rewrites it as that membership, in one
         transaction, before returning: the log's size stays linear in the membership's."""
         if self._layout in ("1", "2"):  # read-only, not migrated: what migrating would make of it
-            return self._read_members(sync_id, self._layout)
-        held: dict[str, str] = {}
+            return dict(self._read_members(sync_id, self._layout))
+        held: dict[str, str | None] = {}
         entries = rows = 0
         form = "form" if self._layout == LAYOUT else "'json'"  # a read-only layout 3 file: every row json
         for op, keys, vals, spelt in self._db.execute(
@@ -372,7 +391,7 @@ class State:
             rows += 1
             entries += len(names)
             if op == "add":
-                held.update(zip(names, map(_quote, names) if vals is None else json.loads(vals)))
+                held.update(zip(names, itertools.repeat(None) if vals is None else _own_as_none(names, json.loads(vals))))
             else:
                 pop = held.pop
                 for name in names:
