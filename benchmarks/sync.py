@@ -10,7 +10,8 @@ against a plain Python set difference (target: at most 1.5x its time) with peak 
 each; a first sync of 1M users with shuffled ids against the same ids sorted, each in a child
 process, alternated (target: shuffled within 1.3x of sorted; >= 400k users/s), to a trivial
 receiver (httpx.MockTransport reading and discarding each body), with the bytes the run wrote
-(/proc/self/io write_bytes) and the state file's size; the peak RSS of a 2M-user sync, and
+(/proc/self/io write_bytes) and the state file's size, then a later run in which 5 % left and as
+many entered; the peak RSS of a 2M-user sync, and
 of the same child holding only the ids; end to end, users and requests per second with
 concurrency 4, and again with 10 % injected 500s (all delivered, retries counted).
 """
@@ -132,9 +133,12 @@ def child(order: str, n: int) -> None:
     receiver that reads and discards bodies; prints seconds, bytes written, sizes, RSS."""
     import httpx
 
-    ids = data.ids(n)
+    every = data.ids(n + n // 20)
+    ids, later = every[:n], every[n // 20:]  # later: 5 % of the users left, as many entered
     if order == "sorted":
         ids.sort()
+        later.sort()
+    del every
     integration = portalspec.compile(portalspec.load(EXAMPLE / "integration.yaml"))
     values = portalspec.load_values(EXAMPLE / "values.yaml")
 
@@ -149,12 +153,18 @@ def child(order: str, n: int) -> None:
         with State(Path(tmp) / "state.db") as state, \
                 Transport(client=httpx.Client(transport=httpx.MockTransport(receiver))) as transport:
             report = sync(integration, values, ids, state=state, transport=transport, options=SyncOptions())
-        seconds = time.perf_counter() - start
-        written = _io_written() - written
-        size = sum(f.stat().st_size for f in Path(tmp).iterdir())
+            seconds = time.perf_counter() - start
+            written = _io_written() - written
+            size = sum(f.stat().st_size for f in Path(tmp).iterdir())
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            start = time.perf_counter()
+            again = sync(integration, values, later, state=state, transport=transport, options=SyncOptions())
+            later_seconds = time.perf_counter() - start
     assert report.outcome == "succeeded" and report.delivered == n, report
+    assert again.outcome == "succeeded" and again.entering == again.leaving == n // 20, again
     print(json.dumps({"seconds": seconds, "written": written, "size": size, "rss_ids": rss_ids * 1024,
-                      "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                      "rss": rss * 1024, "later": later_seconds,
+                      "rss_later": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 
 def run_child(order: str, n: int) -> dict[str, float]:
@@ -175,6 +185,9 @@ def bench_sync(n: int, rounds: int) -> bool:
         print(f"  ids {order:<9} {m['seconds']:6.2f} s  {n / m['seconds']:>9,.0f} users/s  written "
               f"{m['written'] / 1e6:6.0f} MB ({m['written'] / n:4.0f} B/user)  state file + WAL "
               f"{m['size'] / 1e6:5.0f} MB  peak RSS {m['rss'] / 2**20:4.0f} MiB")
+    for order, m in med.items():
+        print(f"  a later run, ids {order:<9} {n // 20:,} left and {n // 20:,} entered: {m['later']:5.2f} s, "
+              f"peak RSS {m['rss_later'] / 2**20:4.0f} MiB")
     ratio = med["shuffled"]["seconds"] / med["sorted"]["seconds"]
     rate = n / med["shuffled"]["seconds"]
     print(f"  shuffled / sorted: {ratio:4.2f}x (target <= 1.3x); {rate:,.0f} users/s (target >= 400,000)")

@@ -139,9 +139,11 @@ def changes(current: Snapshot, held: Held) -> Difference:
     if not held:
         return Difference(list(ids), [])
     get = held.get
-    if current.plain:  # each user is its own value: unchanged where held says so (None)
-        candidates: Iterable[str] = compress(ids, map(is_not, map(get, ids, repeat(_ABSENT)), repeat(None)))
-        entering = [key for key in candidates if get(key, _ABSENT) != _c_encode(key)]
+    if current.plain:  # each user is its own value: unchanged where held as such (None, or spelt so)
+        spelt = compress(held, map(is_not, held.values(), repeat(None)))  # held with values JSON: few
+        changed = {key for key in spelt if key in ids and held[key] != _c_encode(key)}
+        entering = list(filterfalse(held.__contains__, ids)) if not changed \
+            else [key for key in ids if key in changed or key not in held]
     else:
         fingerprinted = current.fingerprints()
         found = compress(zip(ids, fingerprinted), map(ne, map(get, ids), fingerprinted))
@@ -149,7 +151,7 @@ def changes(current: Snapshot, held: Held) -> Difference:
     # Every absent user is entering: when the rest account for all that is held, nobody left,
     # and the million lookups that would find nobody are skipped (an unchanged run's case).
     in_held = len(ids) - sum(key not in held for key in entering)
-    leaving = [] if in_held == len(held) else sorted(filterfalse(ids.__contains__, held))
+    leaving = [] if in_held == len(held) else sorted(held.keys() - ids)
     return Difference(entering, leaving)
 
 
