@@ -412,25 +412,30 @@ class Engine:
         """(operation, identities, values, request) for every batch: entering first, then
         leaving, each batch exactly one request. Lazy, so only the batches in flight are ever
         rendered and held."""
-        width = len(self.variables)
         for operation, keys in ((ADD, diff.entering), (REMOVE, diff.leaving)):
             size = self.integration.batch_endpoint(operation).batch_size
             for start in range(0, len(keys), size):
                 chunk = keys[start:start + size]
-                rows: Sequence[Row] | Identities
-                if operation == ADD and current.plain:
-                    rows, columns = IDENTITIES, {self.variables[0]: chunk}
-                else:
-                    rows = current.rows(chunk) if operation == ADD else [row_of(k, held[k], width) for k in chunk]
-                    columns = {v: list(map(itemgetter(i), rows)) for i, v in enumerate(self.variables)}
-                    # Users whose one value is their identity (an export mapped by user_id) are
-                    # recorded as such: the state need not store, nor this run encode, them twice.
-                    if width == 1 and operation == ADD and columns[self.variables[0]] == chunk:
-                        rows = IDENTITIES
+                rows, columns = self._batch_values(operation, chunk, current, held)
                 # One request per piece: a batch over the endpoint's max_url_bytes/max_body_bytes
                 # is split here, before it is sent, and each piece is recorded on its own.
                 for a, b, request in self.bound.fitted(operation, Members(operation, columns), list_id):
                     yield operation, chunk[a:b], rows if isinstance(rows, Identities) else rows[a:b], request
+
+    def _batch_values(self, operation: str, chunk: list[str], current: Snapshot, held: Held
+                      ) -> tuple[Sequence[Row] | Identities, dict[str, Sequence[Any]]]:
+        """A batch's rows as the state records them, and its values column-wise. Users who are
+        each their own one value (a plain list's, an export's mapped by user_id, members held
+        as such) are IDENTITIES: no row is built, and the state stores them once."""
+        variables, width = self.variables, len(self.variables)
+        if width == 1 and (current.plain if operation == ADD
+                           else list(map(held.__getitem__, chunk)).count(None) == len(chunk)):
+            return IDENTITIES, {variables[0]: chunk}
+        rows = current.rows(chunk) if operation == ADD else [row_of(k, held[k], width) for k in chunk]
+        columns: dict[str, Sequence[Any]] = {v: list(map(itemgetter(i), rows)) for i, v in enumerate(variables)}
+        if width == 1 and operation == ADD and columns[variables[0]] == chunk:
+            return IDENTITIES, columns
+        return rows, columns
 
     def _deliver(self, sync_id: int, list_id: Any, diff: Difference, current: Snapshot, held: Held,
                  counts: Counter[str], errors: list[str]) -> None:
