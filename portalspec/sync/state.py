@@ -267,7 +267,7 @@ class State:
         return [r[1] for r in self._db.execute(f"PRAGMA table_info({table})")]
 
     def _migrate(self) -> None:
-        """Layouts 1 and 2 → 3, in one transaction: every member keeps its values (layout 1:
+        """Layouts 1, 2 and 3 → 4, in one transaction: every member keeps its values (layout 1:
         under a legacy key, its values unknown until adopted). Nothing else changes."""
         layout = self._file_layout()
         if layout == LAYOUT:
@@ -391,7 +391,8 @@ class State:
             rows += 1
             entries += len(names)
             if op == "add":
-                held.update(zip(names, itertools.repeat(None) if vals is None else _own_as_none(names, json.loads(vals))))
+                own = itertools.repeat(None) if vals is None else _own_as_none(names, json.loads(vals))
+                held.update(zip(names, own))
             else:
                 pop = held.pop
                 for name in names:
