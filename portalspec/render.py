@@ -542,7 +542,8 @@ class _ItemRenderer:
     The common shape — one variable filling a whole JSON string (``"$user_id_field_amplitude"``,
     or ``"userId": "$…"`` inside a Segment identify) — takes a fast path, no Python code per
     user: ids with nothing to escape are kept as one :class:`~portalspec.spliced.Joined` block
-    apart from the item around them; others go through the C JSON string encoder and one ``join``.
+    apart from the item around them (which also decides what "nothing to escape" is); others go
+    through the C JSON string encoder and one ``join``.
     """
 
     def __init__(self, template: Template, without: tuple[tuple[frozenset[str], Template], ...] = ()):
@@ -584,14 +585,8 @@ class _ItemRenderer:
             joined_parts = Joined.of(values, '"' + after + "," + before + '"')
             if joined_parts is not None:
                 return ["[", before, '"', joined_parts, '"', after, "]"]
-            try:
-                # Ids with nothing to escape (no quote, backslash or control character: all
-                # printable) are their own JSON text between quotes: one join, no call per id.
-                probe = "".join(values) if isinstance(values, (list, tuple)) else '"'
-                if '"' not in probe and "\\" not in probe and probe.isprintable():
-                    joined = '"' + ('"' + after + "," + before + '"').join(values) + '"'
-                else:
-                    joined = (after + "," + before).join(map(_c_encode, values))
+            try:  # ids JSON must escape: the C encoder, mapped over them
+                joined = (after + "," + before).join(map(_c_encode, values))
             except TypeError:
                 pass  # a value that is not a string: the general path encodes it by type
             else:

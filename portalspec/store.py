@@ -256,7 +256,8 @@ class Store:
             first = self._seq + 1
             self._seq += len(keys)
             short = max(map(len, keys), default=0) <= _LONG
-            if short and index.keys().isdisjoint(keys) and self._all_new(index, keys, first):  # the usual batch
+            # The usual batch: every key new, none twice; indexed here (taken back out if one repeats).
+            if short and index.keys().isdisjoint(keys) and self._indexed_if_distinct(index, keys, first):
                 seqs: Sequence[int] = range(first, first + len(keys))
                 if texts is None and self._insert_column is not None and not name.startswith("{"):
                     self._db.execute(self._insert_column, (first, list_key, name,
@@ -284,9 +285,9 @@ class Store:
             return size + len(fresh)
 
     @staticmethod
-    def _all_new(index: dict[str | bytes, int], keys: Sequence[str], first: int) -> bool:
-        """Index ``keys`` (none indexed yet) at seqs from ``first``; False, with the index as it
-        was, if a key repeats within them. One probe a key, where a check first took two."""
+    def _indexed_if_distinct(index: dict[str | bytes, int], keys: Sequence[str], first: int) -> bool:
+        """Index ``keys`` (none indexed yet) at seqs from ``first`` and say True; False, with the
+        index as it was, if a key repeats within them. One probe a key, where a check took two."""
         before = len(index)
         index.update(zip(keys, range(first, first + len(keys))))
         if len(index) == before + len(keys):

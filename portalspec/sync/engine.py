@@ -235,7 +235,7 @@ class Engine:
             try:
                 columns = [block.columns[v] for v in variables]
             except KeyError as exc:
-                raise InputError(f"no value for ${exc.args[0]} in the users file") from None
+                raise InputError(f"{name or 'the users file'}: no value for ${exc.args[0]}") from None
             given = block.keys
             keys = list(given) if given is not None and "" not in given else None
             if ids is not None and keys is not None and list(columns[0]) == keys:
